@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Makes everything TaskFlow needs available, or says exactly what is missing and how to get it.
+# Sourced by scripts/start.sh and scripts/test.sh; safe to run again (it only does what is missing).
+# After it, PATH starts with Node.js 24 and TASKFLOW_PG_BINDIR names the PostgreSQL tools.
+set -euo pipefail
+
+TASKFLOW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+NODE_MAJOR_WANTED=24
+TOOLS_DIR="$TASKFLOW_ROOT/.tools"
+
+say() { printf 'bootstrap: %s\n' "$*" >&2; }
+die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
+
+node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+
+ensure_node() {
+  if command -v node >/dev/null 2>&1 && [ "$(node_major node)" -ge "$NODE_MAJOR_WANTED" ]; then
+    return
+  fi
+  local local_node="$TOOLS_DIR/node/node_modules/node/bin/node"
+  if [ ! -x "$local_node" ] || [ "$(node_major "$local_node")" -lt "$NODE_MAJOR_WANTED" ]; then
+    command -v npm >/dev/null 2>&1 || die "Node.js ${NODE_MAJOR_WANTED} is needed and npm is not installed to fetch it. Install Node.js ${NODE_MAJOR_WANTED} LTS (https://nodejs.org) or npm, then run again."
+    say "installing Node.js ${NODE_MAJOR_WANTED} from the npm package node@${NODE_MAJOR_WANTED} into .tools/node"
+    mkdir -p "$TOOLS_DIR/node"
+    (cd "$TOOLS_DIR/node" && npm install --no-audit --no-fund --no-save --loglevel=error "node@${NODE_MAJOR_WANTED}" >/dev/null) \
+      || die "could not install node@${NODE_MAJOR_WANTED} from the npm registry; install Node.js ${NODE_MAJOR_WANTED} by hand and run again."
+  fi
+  export PATH="$TOOLS_DIR/node/node_modules/node/bin:$PATH"
+  [ "$(node_major node)" -ge "$NODE_MAJOR_WANTED" ] || die "Node.js ${NODE_MAJOR_WANTED} still not on PATH after install"
+}
+
+find_pg_bindir() {
+  local d best="" best_ver=0
+  if [ -n "${TASKFLOW_PG_BINDIR:-}" ] && [ -x "$TASKFLOW_PG_BINDIR/pg_ctl" ]; then echo "$TASKFLOW_PG_BINDIR"; return; fi
+  for d in /usr/lib/postgresql/*/bin /usr/local/pgsql/bin /usr/pgsql-*/bin; do
+    [ -x "$d/pg_ctl" ] || continue
+    local v; v="$("$d/pg_ctl" --version | sed -E 's/.* ([0-9]+)(\.[0-9]+)?.*/\1/')"
+    if [ "$v" -ge 15 ] && [ "$v" -gt "$best_ver" ]; then best="$d"; best_ver="$v"; fi
+  done
+  echo "$best"
+}
+
+ensure_postgres() {
+  local bindir; bindir="$(find_pg_bindir)"
+  if [ -z "$bindir" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      say "installing PostgreSQL server and tools from Debian (apt-get install postgresql postgresql-contrib)"
+      apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-contrib >/dev/null \
+        || die "apt-get could not install PostgreSQL"
+      # Debian starts its own cluster on 5432; TaskFlow manages its own clusters and needs none.
+      bindir="$(find_pg_bindir)"
+    fi
+  fi
+  [ -n "$bindir" ] || die "PostgreSQL 15 or newer (server and tools: initdb, pg_ctl, pg_dump, pg_basebackup, pg_receivewal, pg_verifybackup) is not installed. On Debian/Ubuntu: sudo apt-get install postgresql postgresql-contrib; or set TASKFLOW_PG_BINDIR to the directory holding pg_ctl."
+  local tool
+  for tool in initdb pg_ctl postgres psql pg_dump pg_restore pg_basebackup pg_receivewal pg_verifybackup pg_isready; do
+    [ -x "$bindir/$tool" ] || die "$bindir/$tool is missing; install the PostgreSQL server and client tools of that version"
+  done
+  if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+    die "running as root, TaskFlow runs PostgreSQL as the 'postgres' OS user, which does not exist: useradd --system --home /var/lib/postgresql postgres"
+  fi
+  export TASKFLOW_PG_BINDIR="$bindir"
+}
+
+ensure_node_modules() {
+  local stamp="$TASKFLOW_ROOT/node_modules/.taskflow-installed"
+  if [ ! -f "$stamp" ] || [ "$TASKFLOW_ROOT/package-lock.json" -nt "$stamp" ]; then
+    say "installing npm dependencies (npm ci)"
+    (cd "$TASKFLOW_ROOT" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed"
+    touch "$stamp"
+  fi
+}
+
+ensure_node
+ensure_postgres
+ensure_node_modules

@@ -1,0 +1,192 @@
+/** One typed, validated configuration, read from defaults, a JSON file, the environment and CLI flags. */
+import { readFileSync, existsSync } from 'node:fs';
+import { resolve, join } from 'node:path';
+import Type from 'typebox';
+import Value from 'typebox/value';
+
+const Mode = Type.Union([Type.Literal('saas'), Type.Literal('onprem')]);
+const LogLevel = Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)));
+
+export const ConfigSchema = Type.Object(
+  {
+    dataDir: Type.String({ minLength: 1, default: './.taskflow' }),
+    /** Existing cluster to use instead of the managed one (a superuser or CREATEDB+CREATEROLE URL). */
+    databaseUrl: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+    mode: Type.Optional(Mode),
+    logLevel: Type.Optional(LogLevel),
+    server: Type.Object(
+      {
+        host: Type.String({ default: '127.0.0.1' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+        baseDomain: Type.String({ pattern: '^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$', maxLength: 200, default: 'localhost' }),
+        bodyLimitBytes: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 1024 * 1024 }),
+        requestTimeoutMs: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),
+        /** Seconds a client is told to wait (Retry-After) when its tenant is suspended or busy. */
+        retryAfterSeconds: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
+        trustProxy: Type.Boolean({ default: false }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    postgres: Type.Object(
+      {
+        /** Port of the managed cluster; 0 picks a free one on first start and keeps it. */
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
+        binDir: Type.Optional(Type.String({ minLength: 1 })),
+        /** OS user that runs the managed cluster when TaskFlow runs as root. */
+        osUser: Type.String({ minLength: 1, default: 'postgres' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    pools: Type.Object(
+      {
+        /** Cap on open connections to tenant databases across all tenants, in this process. */
+        maxConnections: Type.Integer({ minimum: 1, maximum: 10_000, default: 40 }),
+        perTenantMax: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
+        idleMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 10_000 }),
+        /** How long a request waits for a free connection before it is answered 503. */
+        acquireTimeoutMs: Type.Integer({ minimum: 10, maximum: 120_000, default: 5_000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    tenants: Type.Object(
+      {
+        /** How long an old slug keeps resolving after a rename. */
+        renameGraceDays: Type.Integer({ minimum: 0, maximum: 3650, default: 30 }),
+        cacheTtlMs: Type.Integer({ minimum: 0, maximum: 600_000, default: 5_000 }),
+        migrateConcurrency: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Type.Static<typeof ConfigSchema> & { mode: 'saas' | 'onprem'; logLevel: string };
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Environment variables that map onto configuration keys. */
+const ENV_KEYS: Record<string, string> = {
+  TASKFLOW_DATA_DIR: 'dataDir',
+  TASKFLOW_DATABASE_URL: 'databaseUrl',
+  TASKFLOW_MODE: 'mode',
+  TASKFLOW_LOG_LEVEL: 'logLevel',
+  TASKFLOW_HOST: 'server.host',
+  TASKFLOW_PORT: 'server.port',
+  TASKFLOW_BASE_DOMAIN: 'server.baseDomain',
+  TASKFLOW_BODY_LIMIT_BYTES: 'server.bodyLimitBytes',
+  TASKFLOW_REQUEST_TIMEOUT_MS: 'server.requestTimeoutMs',
+  TASKFLOW_TRUST_PROXY: 'server.trustProxy',
+  TASKFLOW_PG_PORT: 'postgres.port',
+  TASKFLOW_PG_BINDIR: 'postgres.binDir',
+  TASKFLOW_PG_OS_USER: 'postgres.osUser',
+  TASKFLOW_MAX_CONNECTIONS: 'pools.maxConnections',
+  TASKFLOW_POOL_PER_TENANT: 'pools.perTenantMax',
+  TASKFLOW_RENAME_GRACE_DAYS: 'tenants.renameGraceDays',
+  TASKFLOW_MIGRATE_CONCURRENCY: 'tenants.migrateConcurrency',
+};
+
+export interface LoadConfigOptions {
+  /** Values from CLI flags, as dotted keys (`server.port`). */
+  overrides?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+  /** Explicit config file; otherwise TASKFLOW_CONFIG, then `<dataDir>/config.json` if present. */
+  configFile?: string;
+}
+
+type Source = Map<string, string>;
+
+function setPath(target: Record<string, unknown>, dotted: string, value: unknown, source: Source, origin: string): void {
+  const parts = dotted.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (typeof next !== 'object' || next === null) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[parts[parts.length - 1] as string] = value;
+  source.set('/' + parts.join('/'), origin);
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new ConfigError(`config file ${path} must hold a JSON object`);
+    }
+    return parsed as Record<string, unknown>;
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function recordFileOrigins(obj: Record<string, unknown>, prefix: string, source: Source, file: string): void {
+  for (const [key, value] of Object.entries(obj)) {
+    const path = `${prefix}/${key}`;
+    source.set(path, `config file ${file}`);
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      recordFileOrigins(value as Record<string, unknown>, path, source, file);
+    }
+  }
+}
+
+/** Loads and validates configuration; throws ConfigError naming the bad key and where it came from. */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const source: Source = new Map();
+  const raw: Record<string, unknown> = {};
+
+  const dataDirHint = (options.overrides?.dataDir as string | undefined) ?? env.TASKFLOW_DATA_DIR ?? './.taskflow';
+  const file = options.configFile ?? env.TASKFLOW_CONFIG ?? join(dataDirHint, 'config.json');
+  const explicitFile = options.configFile !== undefined || env.TASKFLOW_CONFIG !== undefined;
+  if (explicitFile || existsSync(file)) {
+    const fromFile = readConfigFile(file);
+    Object.assign(raw, fromFile);
+    recordFileOrigins(fromFile, '', source, file);
+  }
+  for (const [name, key] of Object.entries(ENV_KEYS)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') setPath(raw, key, value, source, `environment variable ${name}`);
+  }
+  for (const [key, value] of Object.entries(options.overrides ?? {})) {
+    if (value !== undefined) setPath(raw, key, value, source, `option --${key.split('.').pop() ?? key}`);
+  }
+
+  const converted = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw));
+  const errors = [...Value.Errors(ConfigSchema, converted)].filter((e) => e.keyword !== 'boolean');
+  if (errors.length > 0) {
+    const lines = errors.map((e) => {
+      let path = e.instancePath;
+      if (e.keyword === 'additionalProperties') {
+        const extra = (e.params as { additionalProperties?: string[] }).additionalProperties ?? [];
+        return extra.map((k) => `${describeKey(`${path}/${k}`, source)}: unknown key`).join('\n');
+      }
+      if (e.keyword === 'required') {
+        const missing = (e.params as { requiredProperties?: string[] }).requiredProperties ?? [];
+        path = `${path}/${missing.join(',')}`;
+      }
+      return `${describeKey(path, source)}: ${e.message}`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${[...new Set(lines)].join('\n  ')}`);
+  }
+  const config = converted as Config;
+  config.dataDir = resolve(config.dataDir);
+  config.mode ??= 'saas';
+  config.logLevel ??= 'info';
+  return config;
+}
+
+function describeKey(instancePath: string, source: Source): string {
+  const key = instancePath.replace(/^\//, '').replaceAll('/', '.') || '(root)';
+  const origin = source.get(instancePath);
+  return origin ? `${key} (from ${origin})` : key;
+}

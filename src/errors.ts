@@ -1,0 +1,63 @@
+/** Stable error codes: one table of code, HTTP status and title; RFC 9457 problem+json on the wire. */
+
+export const PROBLEMS = {
+  'bad-request': { status: 400, title: 'The request is malformed' },
+  'validation-failed': { status: 400, title: 'The request does not match the expected shape' },
+  'invalid-json': { status: 400, title: 'The request body is not valid JSON' },
+  'invalid-cursor': { status: 400, title: 'The pagination cursor is not valid' },
+  unauthenticated: { status: 401, title: 'Authentication is required' },
+  forbidden: { status: 403, title: 'Not allowed' },
+  'tenant-not-found': { status: 404, title: 'No tenant is served at this address' },
+  'not-found': { status: 404, title: 'The resource does not exist' },
+  'method-not-allowed': { status: 405, title: 'Method not allowed' },
+  conflict: { status: 409, title: 'The request conflicts with the current state' },
+  'payload-too-large': { status: 413, title: 'The request body is too large' },
+  'unsupported-media-type': { status: 415, title: 'The request body must be application/json' },
+  'rate-limited': { status: 429, title: 'Too many requests' },
+  internal: { status: 500, title: 'Internal error' },
+  'tenant-suspended': { status: 503, title: 'This tenant is suspended' },
+  'tenant-unavailable': { status: 503, title: 'This tenant is temporarily unavailable' },
+  'database-unavailable': { status: 503, title: 'The database is unavailable' },
+  'server-busy': { status: 503, title: 'The server is busy' },
+  'request-timeout': { status: 503, title: 'The request took too long' },
+} as const;
+
+export type ProblemCode = keyof typeof PROBLEMS;
+
+/** The `type` of a problem: a relative URI that the server itself answers (RFC 9457 §3.1.1); see docs/errors.md. */
+export function problemType(code: ProblemCode): string {
+  return `/problems/${code}`;
+}
+
+/** An error that reaches the user as problem+json with a stable code. */
+export class AppError extends Error {
+  override name = 'AppError';
+  readonly code: ProblemCode;
+  readonly status: number;
+  readonly detail: string | undefined;
+  readonly extra: Record<string, unknown>;
+  readonly headers: Record<string, string>;
+
+  constructor(
+    code: ProblemCode,
+    detail?: string,
+    options: { extra?: Record<string, unknown>; headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
+    super(detail ?? PROBLEMS[code].title, { cause: options.cause });
+    this.code = code;
+    this.status = PROBLEMS[code].status;
+    this.detail = detail;
+    this.extra = options.extra ?? {};
+    this.headers = options.headers ?? {};
+  }
+}
+
+/** A problem the CLI reports as a one-line message and a non-zero exit, without a stack. */
+export class UserError extends Error {
+  override name = 'UserError';
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 1) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}

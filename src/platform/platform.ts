@@ -1,0 +1,148 @@
+/** Opens the platform: data directory, secrets, the PostgreSQL cluster (managed or external), control database. */
+import { existsSync, rmSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import { UserError } from '../errors.ts';
+import { dataDirLayout, ensureSecret, prepareDataDir, readState, writeState, STATE_VERSION, type DataDir } from './data-dir.ts';
+import { clientConfig, databaseUnreachable, parseDatabaseUrl, type ConnectionTarget } from './postgres/connection.ts';
+import { LocalCluster, freePort } from './postgres/local-cluster.ts';
+import { findPgTools, resolveRunAs, type PgTools } from './postgres/tools.ts';
+import { ensureControlPlane } from './control-plane.ts';
+
+export const CONTROL_DATABASE = 'taskflow_control';
+
+export interface Platform {
+  config: Config;
+  dir: DataDir;
+  /** Admin connection to the cluster that holds the control database and (for now) all tenants. */
+  target: ConnectionTarget;
+  /** The managed cluster, when TaskFlow runs its own PostgreSQL. */
+  cluster: LocalCluster | null;
+  tools: PgTools;
+  /** Key from which tenant database passwords are derived; never logged. */
+  masterKey: string;
+  /** Admin pool on taskflow_control. */
+  control: pg.Pool;
+  log: Logger;
+  /** Closes pools; stops the managed cluster if this process started it and `stopCluster` is set. */
+  close(options?: { stopCluster?: boolean }): Promise<void>;
+}
+
+export interface OpenOptions {
+  log: Logger;
+  /** May initialise a new data directory and cluster (only `taskflow start` and tests do). */
+  initialise?: boolean;
+}
+
+function masterKeyFrom(dir: DataDir): string {
+  const fromEnv = process.env.TASKFLOW_MASTER_KEY;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (fromEnv.length < 32) throw new UserError('TASKFLOW_MASTER_KEY must be at least 32 characters (use 32 random bytes, base64)');
+    return fromEnv;
+  }
+  return ensureSecret(dir, 'master.key');
+}
+
+/** Brings the managed cluster's directory to an initialised state, or explains what is wrong with it. */
+async function prepareManagedCluster(config: Config, dir: DataDir, tools: PgTools, log: Logger, initialise: boolean): Promise<LocalCluster> {
+  const runAs = resolveRunAs(config.postgres.osUser);
+  let state = readState(dir);
+  if (state?.initialised) {
+    if (!state.managed) {
+      throw new UserError(`${dir.root} was set up for an external database; pass --database-url (or TASKFLOW_DATABASE_URL)`);
+    }
+    if (!existsSync(join(dir.pgData, 'PG_VERSION'))) {
+      throw new UserError(
+        `${dir.root} is damaged: its PostgreSQL cluster ${dir.pgData} is missing. Restore it from a backup, or move the data directory away to start afresh.`,
+      );
+    }
+    if (state.managed.pgMajor !== tools.major) {
+      throw new UserError(`the cluster in ${dir.pgData} is PostgreSQL ${state.managed.pgMajor}, but the tools found are ${tools.major} (${tools.binDir}); set TASKFLOW_PG_BINDIR`);
+    }
+    const password = ensureSecret(dir, 'pg-superuser.password');
+    return new LocalCluster({ pgData: dir.pgData, port: state.managed.port, tools, runAs, superuserPassword: password });
+  }
+  if (!initialise) throw new UserError(`${dir.root} is not initialised; run 'taskflow start' first`);
+  if (state && !state.initialised) {
+    // A first start that was interrupted: nothing of the user's can be in there yet, so redo it.
+    log.warn({ dataDir: dir.root }, 'previous initialisation did not finish; starting it again');
+    const pgParent = dirname(dir.pgData);
+    if (existsSync(pgParent)) {
+      for (const entry of readdirSync(pgParent)) rmSync(join(pgParent, entry), { recursive: true, force: true });
+    }
+  }
+  const port = config.postgres.port || (await freePort());
+  state = { version: STATE_VERSION, initialised: false, createdAt: new Date().toISOString(), managed: { port, pgMajor: tools.major } };
+  writeState(dir, state);
+  const password = ensureSecret(dir, 'pg-superuser.password');
+  const cluster = new LocalCluster({ pgData: dir.pgData, port, tools, runAs, superuserPassword: password });
+  log.info({ pgData: dir.pgData, port }, 'initialising PostgreSQL cluster');
+  await cluster.init();
+  writeState(dir, { ...state, initialised: true });
+  return cluster;
+}
+
+/** Opens the platform; with a managed cluster, starts it if needed. */
+export async function openPlatform(config: Config, options: OpenOptions): Promise<Platform> {
+  const { log } = options;
+  const dir = dataDirLayout(config.dataDir);
+  prepareDataDir(dir);
+  const masterKey = masterKeyFrom(dir);
+  const tools = findPgTools(config.postgres.binDir);
+
+  let cluster: LocalCluster | null = null;
+  let target: ConnectionTarget;
+  let startedHere = false;
+  if (config.databaseUrl) {
+    target = parseDatabaseUrl(config.databaseUrl);
+    const state = readState(dir);
+    if (!state) writeState(dir, { version: STATE_VERSION, initialised: true, createdAt: new Date().toISOString(), managed: null });
+  } else {
+    cluster = await prepareManagedCluster(config, dir, tools, log, options.initialise ?? false);
+    const outcome = await cluster.start();
+    startedHere = outcome === 'started';
+    if (startedHere) log.info({ port: cluster.port }, 'PostgreSQL started');
+    target = cluster.target();
+  }
+
+  try {
+    await ensureControlPlane({ target, log });
+  } catch (err) {
+    if (startedHere) await cluster?.stop().catch(() => undefined);
+    throw err;
+  }
+
+  const control = new pg.Pool({ ...clientConfig(target, CONTROL_DATABASE), max: 5, idleTimeoutMillis: 10_000 });
+  control.on('error', (err) => {
+    log.warn({ err: err.message }, 'control database connection lost');
+  });
+  try {
+    await control.query('SELECT 1');
+  } catch (err) {
+    await control.end();
+    throw databaseUnreachable(target, err);
+  }
+
+  let closed = false;
+  return {
+    config,
+    dir,
+    target,
+    cluster,
+    tools,
+    masterKey,
+    control,
+    log,
+    async close(closeOptions = {}) {
+      if (closed) return;
+      closed = true;
+      await control.end().catch(() => undefined);
+      if (cluster && (closeOptions.stopCluster ?? startedHere)) {
+        await cluster.stop();
+        log.info('PostgreSQL stopped');
+      }
+    },
+  };
+}
