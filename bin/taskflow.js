@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `taskflow` command. TaskFlow's sources are TypeScript that Node.js 24 runs directly;
 // when an older Node is first on PATH, re-run under the Node 24 that scripts/bootstrap.sh installs.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,8 @@ if (major >= 24) {
     );
     process.exit(1);
   }
-  const result = spawnSync(local, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
-  process.exit(result.status ?? 1);
+  const child = spawn(local, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  // Pass stop signals on, so `kill` of this wrapper stops TaskFlow cleanly.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
 }

@@ -22,6 +22,8 @@ ensure_node() {
     command -v npm >/dev/null 2>&1 || die "Node.js ${NODE_MAJOR_WANTED} is needed and npm is not installed to fetch it. Install Node.js ${NODE_MAJOR_WANTED} LTS (https://nodejs.org) or npm, then run again."
     say "installing Node.js ${NODE_MAJOR_WANTED} from the npm package node@${NODE_MAJOR_WANTED} into .tools/node"
     mkdir -p "$TOOLS_DIR/node"
+    # Its own package.json, so npm installs here and not into the project above it.
+    [ -f "$TOOLS_DIR/node/package.json" ] || echo '{"private":true,"description":"Node.js 24 for TaskFlow"}' >"$TOOLS_DIR/node/package.json"
     (cd "$TOOLS_DIR/node" && npm install --no-audit --no-fund --no-save --loglevel=error "node@${NODE_MAJOR_WANTED}" >/dev/null) \
       || die "could not install node@${NODE_MAJOR_WANTED} from the npm registry; install Node.js ${NODE_MAJOR_WANTED} by hand and run again."
   fi

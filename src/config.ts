@@ -5,7 +5,15 @@ import Type from 'typebox';
 import Value from 'typebox/value';
 
 const Mode = Type.Union([Type.Literal('saas'), Type.Literal('onprem')]);
-const LogLevel = Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)));
+const LogLevel = Type.Union([
+  Type.Literal('fatal'),
+  Type.Literal('error'),
+  Type.Literal('warn'),
+  Type.Literal('info'),
+  Type.Literal('debug'),
+  Type.Literal('trace'),
+  Type.Literal('silent'),
+]);
 
 export const ConfigSchema = Type.Object(
   {
@@ -61,7 +69,12 @@ export const ConfigSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export type Config = Type.Static<typeof ConfigSchema> & { mode: 'saas' | 'onprem'; logLevel: string };
+type ParsedConfig = Type.Static<typeof ConfigSchema>;
+/** The configuration after defaults: every optional setting with a default is filled in. */
+export type Config = Omit<ParsedConfig, 'mode' | 'logLevel'> & {
+  mode: NonNullable<ParsedConfig['mode']>;
+  logLevel: NonNullable<ParsedConfig['logLevel']>;
+};
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -178,11 +191,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     });
     throw new ConfigError(`invalid configuration:\n  ${[...new Set(lines)].join('\n  ')}`);
   }
-  const config = converted as Config;
-  config.dataDir = resolve(config.dataDir);
-  config.mode ??= 'saas';
-  config.logLevel ??= 'info';
-  return config;
+  const parsed = converted as ParsedConfig;
+  return { ...parsed, dataDir: resolve(parsed.dataDir), mode: parsed.mode ?? 'saas', logLevel: parsed.logLevel ?? 'info' };
 }
 
 function describeKey(instancePath: string, source: Source): string {

@@ -5,7 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { escapeIdentifier, withAdminClient, type ConnectionTarget } from './postgres/connection.ts';
-import { latestVersion, loadMigrations, migrate, type Migration } from './postgres/migrator.ts';
+import { loadMigrations, migrate, type Migration } from './postgres/migrator.ts';
 import { UserError } from '../errors.ts';
 
 export const CONTROL_DB = 'taskflow_control';
@@ -86,7 +86,7 @@ export async function migrateTemplate(target: ConnectionTarget, migrations: Migr
       });
       if (!result.ok) throw new UserError(`tenant template migration failed at ${result.failedAt ?? '?'}: ${result.error}`);
       if (result.applied.length > 0) log.info({ from: result.from, to: result.to }, 'tenant template migrated');
-      return result.ok ? result.to : latestVersion(migrations);
+      return result.to;
     } finally {
       await admin.query('SELECT pg_advisory_unlock($1)', [LOCKS.template]);
     }

@@ -27,7 +27,7 @@ export interface PgTools {
 
 function majorOf(binDir: string): number {
   const out = spawnSync(join(binDir, 'pg_ctl'), ['--version'], { encoding: 'utf8' });
-  const match = /(\d+)(?:\.\d+)?/.exec(out.stdout);
+  const match = /(\d+)/.exec(out.stdout);
   return match?.[1] ? Number(match[1]) : 0;
 }
 

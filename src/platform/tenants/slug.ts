@@ -12,14 +12,14 @@ export const RESERVED_SLUGS: ReadonlySet<string> = new Set([
   'webmaster', 'ns', 'ns1', 'ns2', 'dns', 'mx', 'autoconfig', 'autodiscover', 'wpad', 'isatap',
 ]);
 
-const LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+const LABEL_CHARS = /^[a-z0-9-]+$/;
 
 /** Returns why a slug is not acceptable, or null when it is. */
 export function slugProblem(slug: string): string | null {
   if (slug.length === 0) return 'a slug cannot be empty';
   if (slug.length > MAX_SLUG_LENGTH) return `a slug has at most ${MAX_SLUG_LENGTH} characters (got ${slug.length})`;
   if (slug !== slug.toLowerCase()) return 'a slug is lower case (a-z, 0-9 and -)';
-  if (!LABEL.test(slug)) return 'a slug is a DNS label: a-z, 0-9 and -, not starting or ending with -';
+  if (!LABEL_CHARS.test(slug) || slug.startsWith('-') || slug.endsWith('-')) return 'a slug is a DNS label: a-z, 0-9 and -, not starting or ending with -';
   if (slug.includes('--')) return "a slug cannot contain '--' (reserved for internationalised and encoded names)";
   if (RESERVED_SLUGS.has(slug)) return `'${slug}' is reserved`;
   return null;
