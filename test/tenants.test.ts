@@ -45,6 +45,11 @@ describe('creating a tenant', () => {
       const acl = db.rows[0].acl;
       assert.doesNotMatch(acl, /[{,]=/, 'PUBLIC has no privileges on the database');
       assert.match(acl, /tenant_acme_app=c\//, 'the login role may connect');
+      // Only its own database: the shared template stays the administrator's.
+      const owned = await admin.query<{ datname: string }>(
+        "SELECT datname FROM pg_database WHERE pg_get_userbyid(datdba) LIKE 'tenant\\_%' ORDER BY datname",
+      );
+      assert.deepEqual(owned.rows.map((r) => r.datname), ['tenant_acme']);
       const roles = await admin.query<{ rolname: string; rolcanlogin: boolean; rolsuper: boolean; rolcreatedb: boolean; rolcreaterole: boolean }>(
         "SELECT rolname, rolcanlogin, rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname LIKE 'tenant\\_acme\\_%' ORDER BY rolname",
       );

@@ -58,10 +58,14 @@ export async function ensureControlPlane(options: ControlPlaneOptions): Promise<
       if (role.rowCount === 0) await admin.query(`CREATE ROLE ${escapeIdentifier(TEMPLATE_OWNER)} NOLOGIN`);
       if (!have.has(TEMPLATE_DB)) {
         log.info('creating tenant template database');
-        await admin.query(`CREATE DATABASE ${escapeIdentifier(TEMPLATE_DB)} OWNER ${escapeIdentifier(TEMPLATE_OWNER)}`);
+        await admin.query(`CREATE DATABASE ${escapeIdentifier(TEMPLATE_DB)}`);
         await admin.query(`REVOKE ALL ON DATABASE ${escapeIdentifier(TEMPLATE_DB)} FROM PUBLIC`);
         await admin.query(`ALTER DATABASE ${escapeIdentifier(TEMPLATE_DB)} IS_TEMPLATE true`);
       }
+      // The template database itself stays the administrator's: a tenant create runs REASSIGN OWNED
+      // BY the template owner, which also moves cluster-wide objects such as a database it owned.
+      await admin.query(`ALTER DATABASE ${escapeIdentifier(TEMPLATE_DB)} OWNER TO CURRENT_USER`);
+      await admin.query(`GRANT CREATE ON DATABASE ${escapeIdentifier(TEMPLATE_DB)} TO ${escapeIdentifier(TEMPLATE_OWNER)}`);
     } finally {
       await admin.query('SELECT pg_advisory_unlock($1)', [LOCKS.bootstrap]);
     }
