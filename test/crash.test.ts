@@ -8,7 +8,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { freePort } from '../src/platform/postgres/local-cluster.ts';
-import { TASKFLOW_BIN } from './helpers/cli.ts';
+import { runCli, TASKFLOW_BIN } from './helpers/cli.ts';
 import { request } from './helpers/http.ts';
 import { tempDir } from './helpers/platform.ts';
 
@@ -141,6 +141,12 @@ test('kill -9 of TaskFlow and PostgreSQL loses no acknowledged write; SIGTERM st
   assert.equal(postmasterPid(), survivor, 'the running cluster was adopted, not restarted');
   const again = await request({ port, host, path: `/api/tasks/${acknowledged[0]}`, headers: auth });
   assert.equal(again.status, 200);
+
+  // A second server on the same data directory is refused; it must not adopt (and later stop) this cluster.
+  const twice = await runCli(['start', '--data-dir', dataDir, '--port', String(await freePort())]);
+  assert.equal(twice.code, 1);
+  assert.match(twice.stderr, /already running from .* \(pid \d+\)/);
+  assert.equal(postmasterPid(), survivor);
 
   third.child.kill('SIGTERM');
   assert.equal(await exited(third.child), 0, third.stderr());

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
 import { createLogger } from '../platform/log.ts';
 import { openPlatform } from '../platform/platform.ts';
+import { acquireServerLock, dataDirLayout, prepareDataDir } from '../platform/data-dir.ts';
 import { ensureDemoTenant } from '../platform/tenants/demo.ts';
 import { configFrom, withGlobalOptions, type GlobalOptions } from './context.ts';
 import { note } from './output.ts';
@@ -22,6 +23,9 @@ export function startCommand(): Command {
       const log = createLogger({ level: config.logLevel });
       // Loaded here so that other commands do not pay for the HTTP stack.
       const { buildServer } = await import('../app/server.ts');
+      prepareDataDir(dataDirLayout(config.dataDir));
+      const releaseLock = acquireServerLock(dataDirLayout(config.dataDir));
+      process.on('exit', releaseLock);
       const platform = await openPlatform(config, { log, initialise: true });
       let server: FastifyInstance | null = null;
       let stopping = false;

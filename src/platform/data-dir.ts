@@ -2,11 +2,12 @@
  * The data directory: state file, secrets and (when managed) the PostgreSQL cluster.
  *
  *   <dataDir>/state.json          what was initialised, and the managed cluster's port
+ *   <dataDir>/taskflow.pid        the running server's pid, while `taskflow start` runs
  *   <dataDir>/secrets/            0700; master.key and the cluster superuser's password, 0600
  *   <dataDir>/postgres/main/      PGDATA of the managed cluster (owned by the postgres OS user as root)
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 
@@ -37,7 +38,7 @@ export function dataDirLayout(root: string): DataDir {
 }
 
 /** Files a user may keep in the data directory before TaskFlow initialises it. */
-const ALLOWED_BEFORE_INIT = new Set(['config.json']);
+const ALLOWED_BEFORE_INIT = new Set(['config.json', 'taskflow.pid']);
 
 /** Reads the state file; null when the directory was never initialised by TaskFlow. */
 export function readState(dir: DataDir): DataDirState | null {
@@ -108,4 +109,47 @@ export function ensureSecret(dir: DataDir, name: string, bytes = 32): string {
 export function readSecret(dir: DataDir, name: string): string | null {
   const path = join(dir.secretsDir, name);
   return existsSync(path) ? readFileSync(path, 'utf8').trim() : null;
+}
+
+/** Whether `pid` is a live TaskFlow process (a reused pid of some other program does not count). */
+function taskflowAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('taskflow');
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Claims the data directory for one running server (`<dataDir>/taskflow.pid`), so a second
+ * `taskflow start` cannot adopt, and later stop, the first one's PostgreSQL. A lock left by a
+ * process that no longer runs is taken over. Returns the release function.
+ */
+export function acquireServerLock(dir: DataDir): () => void {
+  const path = join(dir.root, 'taskflow.pid');
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      writeFileSync(path, `${process.pid}\n`, { flag: 'wx', mode: 0o644 });
+      return () => {
+        try {
+          if (readFileSync(path, 'utf8').trim() === String(process.pid)) rmSync(path);
+        } catch {
+          /* already gone */
+        }
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number(readFileSync(path, 'utf8').trim());
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && taskflowAlive(holder)) {
+        throw new UserError(`TaskFlow is already running from ${dir.root} (pid ${holder}); stop it first or use another --data-dir`);
+      }
+      rmSync(path, { force: true });
+    }
+  }
+  throw new UserError(`could not claim ${path}`);
 }
