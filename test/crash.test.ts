@@ -58,16 +58,18 @@ async function start(port: number): Promise<Started> {
   });
   running.push(child);
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`start did not come up: ${stderr}`)), 90_000);
+    const timer = setTimeout(() => { reject(new Error(`start did not come up: ${stderr}`)); }, 90_000);
     const check = () => {
       if (stderr.includes('Press Ctrl-C')) {
         clearTimeout(timer);
         resolve();
       }
     };
-    child.stderr?.on('data', check);
+    child.stderr.on('data', check);
     child.on('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`start exited with ${code}: ${stderr}`));
@@ -94,7 +96,9 @@ async function waitUntilGone(pid: number): Promise<void> {
 function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => {
     if (child.exitCode !== null) resolve(child.exitCode);
-    else child.on('exit', (code) => resolve(code));
+    else child.on('exit', (code) => {
+      resolve(code);
+    });
   });
 }
 
@@ -107,14 +111,14 @@ test('kill -9 of TaskFlow and PostgreSQL loses no acknowledged write; SIGTERM st
 
   const projects = await request({ port, host, path: '/api/projects', headers: auth });
   assert.equal(projects.status, 200, projects.text);
-  const projectId = projects.json<{ items: { id: string }[] }>().items[0]?.id;
+  const projectId = (projects.json() as { items: { id: string }[] }).items[0]?.id;
   assert.ok(projectId, 'the demo tenant has a project');
 
   const acknowledged: string[] = [];
   for (let i = 0; i < 40; i++) {
     const res = await request({ port, host, method: 'POST', path: `/api/projects/${projectId}/tasks`, headers: auth, body: { title: `written before the crash ${i}` } });
     assert.equal(res.status, 201, res.text);
-    acknowledged.push(res.json<{ id: string }>().id);
+    acknowledged.push((res.json() as { id: string }).id);
   }
 
   // Everything dies at once, with no chance to clean up.

@@ -35,7 +35,15 @@ export interface ControlPlaneOptions {
   log: Logger;
   /** Tenant migrations to keep the template at (tests pass their own set). */
   tenantMigrationSet?: Migration[];
+  /**
+   * Revoke CONNECT on the cluster's maintenance databases (postgres, template1) from PUBLIC, so a
+   * tenant role reaches its own database and nothing else. Done for the managed cluster; on an
+   * external cluster other programs may rely on those grants, so it is the operator's choice.
+   */
+  lockMaintenanceDatabases?: boolean;
 }
+
+const MAINTENANCE_DATABASES = ['postgres', 'template1'] as const;
 
 /** The maintenance database to connect to for cluster-wide statements. */
 export function maintenanceDb(target: ConnectionTarget): string {
@@ -66,6 +74,13 @@ export async function ensureControlPlane(options: ControlPlaneOptions): Promise<
       // BY the template owner, which also moves cluster-wide objects such as a database it owned.
       await admin.query(`ALTER DATABASE ${escapeIdentifier(TEMPLATE_DB)} OWNER TO CURRENT_USER`);
       await admin.query(`GRANT CREATE ON DATABASE ${escapeIdentifier(TEMPLATE_DB)} TO ${escapeIdentifier(TEMPLATE_OWNER)}`);
+      if (options.lockMaintenanceDatabases) {
+        for (const database of MAINTENANCE_DATABASES) {
+          // The administrator keeps its access explicitly, in case it is not a superuser.
+          await admin.query(`GRANT CONNECT ON DATABASE ${escapeIdentifier(database)} TO CURRENT_USER`);
+          await admin.query(`REVOKE CONNECT, TEMPORARY ON DATABASE ${escapeIdentifier(database)} FROM PUBLIC`);
+        }
+      }
     } finally {
       await admin.query('SELECT pg_advisory_unlock($1)', [LOCKS.bootstrap]);
     }

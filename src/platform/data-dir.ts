@@ -37,8 +37,11 @@ export function dataDirLayout(root: string): DataDir {
   };
 }
 
-/** Files a user may keep in the data directory before TaskFlow initialises it. */
-const ALLOWED_BEFORE_INIT = new Set(['config.json', 'taskflow.pid']);
+/**
+ * What may be in the data directory before its state file exists: the user's configuration, and
+ * what TaskFlow itself writes before the state file (the server lock and the secrets directory).
+ */
+const ALLOWED_BEFORE_INIT = new Set(['config.json', 'taskflow.pid', 'secrets']);
 
 /** Reads the state file; null when the directory was never initialised by TaskFlow. */
 export function readState(dir: DataDir): DataDirState | null {

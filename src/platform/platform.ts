@@ -108,7 +108,7 @@ export async function openPlatform(config: Config, options: OpenOptions): Promis
   }
 
   try {
-    await ensureControlPlane({ target, log });
+    await ensureControlPlane({ target, log, lockMaintenanceDatabases: cluster !== null });
   } catch (err) {
     if (startedHere) await cluster?.stop().catch(() => undefined);
     throw err;

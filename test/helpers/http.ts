@@ -5,7 +5,8 @@ export interface HttpResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   text: string;
-  json<T = unknown>(): T;
+  /** The body parsed as JSON. */
+  json(): unknown;
 }
 
 export function request(options: {
@@ -28,7 +29,7 @@ export function request(options: {
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (text += chunk));
         res.on('end', () => {
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: <T>() => JSON.parse(text) as T });
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: (): unknown => JSON.parse(text) });
         });
       },
     );

@@ -31,7 +31,7 @@ export async function startTestPlatform(
   const config = loadConfig({ env: {}, overrides: { dataDir, ...options.overrides } });
   const log = createLogger({ level: options.logLevel ?? process.env.TASKFLOW_TEST_LOG_LEVEL ?? 'silent' });
   const platform = await openPlatform(config, { log, initialise: true });
-  if (options.tenantMigrations) await ensureControlPlane({ target: platform.target, log, tenantMigrationSet: options.tenantMigrations });
+  if (options.tenantMigrations) await ensureControlPlane({ target: platform.target, log, tenantMigrationSet: options.tenantMigrations, lockMaintenanceDatabases: true });
   return {
     platform,
     config,

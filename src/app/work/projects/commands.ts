@@ -1,0 +1,85 @@
+/** Project commands: each takes one props object with the tenant's database and does one thing. */
+import { AppError } from '../../../errors.ts';
+import type { Db } from '../../tenant-db.ts';
+import { afterCursorSql, decodeCursor, DEFAULT_PAGE_SIZE, positionSql, toPage, type Page } from '../pagination.ts';
+import type { CreateProjectInput, ProjectView, UpdateProjectInput } from './schema.ts';
+
+interface ProjectRow {
+  id: string;
+  key: string;
+  name: string;
+  description: string;
+  created_at: Date;
+  updated_at: Date;
+  page_micros: string;
+}
+
+const COLUMNS = `p.id, p.key, p.name, p.description, p.created_at, p.updated_at, ${positionSql('p')} AS page_micros`;
+
+function view(row: ProjectRow): ProjectView {
+  return {
+    id: row.id,
+    key: row.key,
+    name: row.name,
+    description: row.description,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+function notFound(): AppError {
+  return new AppError('not-found', 'no such project');
+}
+
+/** Creates a project; 409 if its key is taken. */
+export async function createProject(props: { db: Db; input: CreateProjectInput }): Promise<ProjectView> {
+  const { db, input } = props;
+  try {
+    const res = await db.query<ProjectRow>(
+      `INSERT INTO projects AS p (key, name, description) VALUES ($1, $2, $3) RETURNING ${COLUMNS}`,
+      [input.key, input.name, input.description ?? ''],
+    );
+    const row = res.rows[0];
+    if (!row) throw new Error('INSERT returned no row');
+    return view(row);
+  } catch (err) {
+    if ((err as { code?: string }).code === '23505') throw new AppError('conflict', `a project with key '${input.key}' already exists`);
+    throw err;
+  }
+}
+
+/** One page of projects, oldest first. */
+export async function listProjects(props: { db: Db; cursor?: string; limit?: number }): Promise<Page<ProjectView>> {
+  const limit = props.limit ?? DEFAULT_PAGE_SIZE;
+  const params: unknown[] = [];
+  const where = props.cursor === undefined ? 'TRUE' : afterCursorSql('p', decodeCursor(props.cursor), params);
+  params.push(limit + 1);
+  const res = await props.db.query<ProjectRow>(`SELECT ${COLUMNS} FROM projects p WHERE ${where} ORDER BY p.created_at, p.id LIMIT $${params.length}`, params);
+  return toPage(res.rows, limit, view);
+}
+
+export async function getProject(props: { db: Db; id: string }): Promise<ProjectView> {
+  const res = await props.db.query<ProjectRow>(`SELECT ${COLUMNS} FROM projects p WHERE p.id = $1`, [props.id]);
+  const row = res.rows[0];
+  if (!row) throw notFound();
+  return view(row);
+}
+
+/** Changes a project's name or description. */
+export async function updateProject(props: { db: Db; id: string; changes: UpdateProjectInput }): Promise<ProjectView> {
+  const { changes } = props;
+  const res = await props.db.query<ProjectRow>(
+    `UPDATE projects AS p SET name = COALESCE($2, p.name), description = COALESCE($3, p.description), updated_at = clock_timestamp()
+     WHERE p.id = $1 RETURNING ${COLUMNS}`,
+    [props.id, changes.name ?? null, changes.description ?? null],
+  );
+  const row = res.rows[0];
+  if (!row) throw notFound();
+  return view(row);
+}
+
+/** Deletes a project and, with it, all its tasks. */
+export async function deleteProject(props: { db: Db; id: string }): Promise<void> {
+  const res = await props.db.query('DELETE FROM projects WHERE id = $1', [props.id]);
+  if (res.rowCount === 0) throw notFound();
+}

@@ -1,0 +1,341 @@
+/** The projects and tasks API over HTTP, against a real cluster: CRUD, pagination, preconditions, errors. */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { LightMyRequestResponse } from 'fastify';
+import { PROBLEMS } from '../src/errors.ts';
+import { withAdminClient } from '../src/platform/postgres/connection.ts';
+import { call, makeTenant, startHttpTest, type HttpTest, type TestTenant } from './helpers/http-server.ts';
+
+interface Project {
+  id: string;
+  key: string;
+  name: string;
+  description: string;
+}
+interface Task {
+  id: string;
+  key: string;
+  projectId: string;
+  number: number;
+  title: string;
+  status: string;
+  priority: string;
+  dueDate: string | null;
+  version: number;
+}
+interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance: string;
+  code: string;
+  errors?: { in: string; pointer: string; message: string }[];
+}
+
+let h: HttpTest;
+let acme: TestTenant;
+
+before(async () => {
+  h = await startHttpTest({ 'server.bodyLimitBytes': 4096 });
+  acme = await makeTenant(h.tp, 'acme');
+});
+after(async () => {
+  await h.cleanup();
+});
+
+/** Asserts an RFC 9457 problem response with the given code, and returns its body. */
+function assertProblem(res: LightMyRequestResponse, code: keyof typeof PROBLEMS, instance?: string): ProblemBody {
+  assert.equal(res.statusCode, PROBLEMS[code].status, res.body);
+  assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
+  const body = res.json<ProblemBody>();
+  assert.equal(body.code, code);
+  assert.equal(body.type, `/problems/${code}`);
+  assert.equal(body.title, PROBLEMS[code].title);
+  assert.equal(body.status, PROBLEMS[code].status);
+  assert.equal(typeof body.detail, 'string');
+  if (instance !== undefined) assert.equal(body.instance, instance);
+  assert.doesNotMatch(res.body, /at .+\.ts:\d+|SELECT|INSERT|UPDATE|constraint/i, 'no stack or SQL in a problem');
+  return body;
+}
+
+async function createProject(key: string, name = key): Promise<Project> {
+  const res = await call(h.app, acme, '/api/projects', { method: 'POST', body: { key, name } });
+  assert.equal(res.statusCode, 201, res.body);
+  return res.json<Project>();
+}
+
+async function createTask(projectId: string, body: Record<string, unknown>): Promise<Task> {
+  const res = await call(h.app, acme, `/api/projects/${projectId}/tasks`, { method: 'POST', body });
+  assert.equal(res.statusCode, 201, res.body);
+  return res.json<Task>();
+}
+
+describe('projects', () => {
+  test('create answers 201 with Location, and the project reads back', async () => {
+    const res = await call(h.app, acme, '/api/projects', { method: 'POST', body: { key: 'WEB', name: 'Website', description: 'The public site' } });
+    assert.equal(res.statusCode, 201);
+    const project = res.json<Project>();
+    assert.equal(res.headers.location, `/api/projects/${project.id}`);
+    assert.deepEqual({ key: project.key, name: project.name, description: project.description }, { key: 'WEB', name: 'Website', description: 'The public site' });
+    const read = await call(h.app, acme, `/api/projects/${project.id}`);
+    assert.equal(read.statusCode, 200);
+    assert.deepEqual(read.json(), res.json());
+  });
+
+  test('a taken key is a 409 conflict', async () => {
+    await createProject('DUP');
+    const res = await call(h.app, acme, '/api/projects', { method: 'POST', body: { key: 'DUP', name: 'Again' } });
+    assertProblem(res, 'conflict', '/api/projects');
+  });
+
+  test('keys must be short upper-case codes', async () => {
+    for (const key of ['web', 'W', 'TOOLONGKEY11', '1AB', 'A-B']) {
+      const res = await call(h.app, acme, '/api/projects', { method: 'POST', body: { key, name: 'x' } });
+      const body = assertProblem(res, 'validation-failed');
+      assert.deepEqual(body.errors?.map((e) => [e.in, e.pointer]), [['body', '/key']], key);
+    }
+  });
+
+  test('PATCH changes name and description; the key cannot be changed', async () => {
+    const project = await createProject('PAT');
+    const res = await call(h.app, acme, `/api/projects/${project.id}`, { method: 'PATCH', body: { name: 'Renamed' } });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.json<Project>().name, 'Renamed');
+    assert.equal(res.json<Project>().key, 'PAT');
+    assertProblem(await call(h.app, acme, `/api/projects/${project.id}`, { method: 'PATCH', body: { key: 'NEW' } }), 'validation-failed');
+    assertProblem(await call(h.app, acme, `/api/projects/${project.id}`, { method: 'PATCH', body: {} }), 'validation-failed');
+  });
+
+  test('DELETE answers 204 and takes the tasks with it', async () => {
+    const project = await createProject('DEL');
+    const task = await createTask(project.id, { title: 'goes too' });
+    const res = await call(h.app, acme, `/api/projects/${project.id}`, { method: 'DELETE' });
+    assert.equal(res.statusCode, 204);
+    assert.equal(res.body, '');
+    assertProblem(await call(h.app, acme, `/api/projects/${project.id}`), 'not-found');
+    assertProblem(await call(h.app, acme, `/api/tasks/${task.id}`), 'not-found');
+    assertProblem(await call(h.app, acme, `/api/projects/${project.id}`, { method: 'DELETE' }), 'not-found');
+  });
+
+  test('an id that is not a UUID is a 404, not a 500', async () => {
+    for (const id of ['123', 'not-a-uuid', "1' OR '1'='1"]) {
+      assertProblem(await call(h.app, acme, `/api/projects/${encodeURIComponent(id)}`), 'not-found');
+      assertProblem(await call(h.app, acme, `/api/tasks/${encodeURIComponent(id)}`, { method: 'PATCH', body: { title: 'x' } }), 'not-found');
+    }
+  });
+});
+
+describe('tasks', () => {
+  test('are numbered per project from its counter, with keys like WEB-1', async () => {
+    const project = await createProject('NUM');
+    const first = await createTask(project.id, { title: 'one', priority: 'high', dueDate: '2030-02-28' });
+    const second = await createTask(project.id, { title: 'two' });
+    assert.deepEqual([first.key, first.number, second.key, second.number], ['NUM-1', 1, 'NUM-2', 2]);
+    assert.deepEqual([first.status, first.priority, first.dueDate, first.version], ['todo', 'high', '2030-02-28', 1]);
+    assert.equal(second.dueDate, null);
+  });
+
+  test('concurrent creates in one project never share a number', async () => {
+    const project = await createProject('RACE');
+    const tasks = await Promise.all(Array.from({ length: 12 }, (_, i) => createTask(project.id, { title: `t${i}` })));
+    assert.deepEqual(tasks.map((t) => t.number).sort((a, b) => a - b), Array.from({ length: 12 }, (_, i) => i + 1));
+  });
+
+  test('creating in a project that does not exist is a 404', async () => {
+    const res = await call(h.app, acme, '/api/projects/00000000-0000-4000-8000-000000000000/tasks', { method: 'POST', body: { title: 'orphan' } });
+    assertProblem(res, 'not-found');
+  });
+
+  test('bad dates and unknown statuses are refused', async () => {
+    const project = await createProject('VAL');
+    for (const body of [{ title: 'x', dueDate: '2030-02-30' }, { title: 'x', dueDate: '30.01.2030' }, { title: 'x', status: 'blocked' }, { title: '' }, { title: 5 }]) {
+      assertProblem(await call(h.app, acme, `/api/projects/${project.id}/tasks`, { method: 'POST', body }), 'validation-failed');
+    }
+  });
+
+  test('PATCH bumps the version and honours If-Match', async () => {
+    const project = await createProject('IFM');
+    const task = await createTask(project.id, { title: 'edit me', dueDate: '2030-01-01' });
+    const first = await call(h.app, acme, `/api/tasks/${task.id}`, { method: 'PATCH', body: { status: 'in_progress', dueDate: null }, headers: { 'if-match': '"1"' } });
+    assert.equal(first.statusCode, 200, first.body);
+    assert.equal(first.headers.etag, '"2"');
+    assert.deepEqual([first.json<Task>().status, first.json<Task>().dueDate, first.json<Task>().version], ['in_progress', null, 2]);
+
+    const stale = await call(h.app, acme, `/api/tasks/${task.id}`, { method: 'PATCH', body: { status: 'done' }, headers: { 'if-match': '"1"' } });
+    assertProblem(stale, 'precondition-failed');
+    assert.equal((await call(h.app, acme, `/api/tasks/${task.id}`)).json<Task>().status, 'in_progress', 'a failed precondition changes nothing');
+
+    const unconditional = await call(h.app, acme, `/api/tasks/${task.id}`, { method: 'PATCH', body: { title: 'edited' } });
+    assert.equal(unconditional.json<Task>().version, 3);
+    const get = await call(h.app, acme, `/api/tasks/${task.id}`);
+    assert.equal(get.headers.etag, '"3"');
+  });
+
+  test('DELETE honours If-Match too', async () => {
+    const project = await createProject('DIF');
+    const task = await createTask(project.id, { title: 'delete me' });
+    assertProblem(await call(h.app, acme, `/api/tasks/${task.id}`, { method: 'DELETE', headers: { 'if-match': '"7"' } }), 'precondition-failed');
+    assert.equal((await call(h.app, acme, `/api/tasks/${task.id}`, { method: 'DELETE', headers: { 'if-match': '"1"' } })).statusCode, 204);
+    assertProblem(await call(h.app, acme, `/api/tasks/${task.id}`, { method: 'DELETE' }), 'not-found');
+  });
+});
+
+describe('pagination', () => {
+  /** Follows nextCursor from the first page to the last, returning every id seen, in order. */
+  async function walk(query: string, limit: number): Promise<{ ids: string[]; pages: number }> {
+    const ids: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const url: string = `/api/tasks?limit=${limit}${query}${cursor ? `&cursor=${cursor}` : ''}`;
+      const res = await call(h.app, acme, url);
+      assert.equal(res.statusCode, 200, res.body);
+      const page = res.json<Page<Task>>();
+      assert.ok(page.items.length <= limit);
+      ids.push(...page.items.map((t) => t.id));
+      cursor = page.nextCursor;
+      pages++;
+    } while (cursor !== null && pages < 100);
+    return { ids, pages };
+  }
+
+  test('walks every task of a project exactly once, also when timestamps tie to the microsecond', async () => {
+    const project = await createProject('PAGE');
+    const created: Task[] = [];
+    for (let i = 0; i < 23; i++) created.push(await createTask(project.id, { title: `task ${i}`, status: i % 3 === 0 ? 'done' : 'todo' }));
+    const expected = created.map((t) => t.id);
+
+    const byTime = await walk(`&projectId=${project.id}`, 5);
+    assert.deepEqual(byTime.ids, expected, 'oldest first, nothing repeated or skipped');
+    assert.equal(byTime.pages, 5);
+
+    // Rows that share created_at (and rows a millisecond-precision cursor could not tell apart)
+    // are still ordered and paged exactly, by id within the same instant.
+    await withAdminClient(h.tp.platform.target, acme.tenant.databaseName, async (admin) => {
+      await admin.query(
+        `UPDATE app.tasks SET created_at = timestamptz '2030-01-01 00:00:00.123' + (number % 4) * interval '1 microsecond' WHERE project_id = $1`,
+        [project.id],
+      );
+    });
+    const tied = await walk(`&projectId=${project.id}`, 4);
+    assert.equal(tied.ids.length, 23);
+    assert.deepEqual([...tied.ids].sort(), [...expected].sort());
+
+    const done = await walk(`&projectId=${project.id}&status=done`, 2);
+    assert.deepEqual([...done.ids].sort(), created.filter((t) => t.status === 'done').map((t) => t.id).sort());
+  });
+
+  test('the default page size is 50 and at most 100 can be asked for', async () => {
+    const res = await call(h.app, acme, '/api/tasks');
+    assert.ok(res.json<Page<Task>>().items.length <= 50);
+    assertProblem(await call(h.app, acme, '/api/tasks?limit=101'), 'validation-failed');
+    assertProblem(await call(h.app, acme, '/api/tasks?limit=0'), 'validation-failed');
+    assertProblem(await call(h.app, acme, '/api/tasks?limit=ten'), 'validation-failed');
+    assertProblem(await call(h.app, acme, '/api/tasks?status=blocked'), 'validation-failed');
+    assertProblem(await call(h.app, acme, '/api/tasks?colour=red'), 'validation-failed');
+  });
+
+  test('a cursor we did not make is a 400 invalid-cursor', async () => {
+    for (const cursor of ['abc', 'eyJ4IjoxfQ', Buffer.from('["1", "x"]').toString('base64url')]) {
+      assertProblem(await call(h.app, acme, `/api/tasks?cursor=${cursor}`), 'invalid-cursor', '/api/tasks');
+    }
+  });
+});
+
+describe('request errors', () => {
+  test('malformed JSON is a 400 invalid-json', async () => {
+    assertProblem(await call(h.app, acme, '/api/projects', { method: 'POST', body: '{"key": "ABC",' }), 'invalid-json', '/api/projects');
+    assertProblem(await call(h.app, acme, '/api/projects', { method: 'POST', body: '{"__proto__": {"x": 1}, "key": "ABC", "name": "x"}' }), 'invalid-json');
+  });
+
+  test('an unknown field is a 400 naming it', async () => {
+    const res = await call(h.app, acme, '/api/projects', { method: 'POST', body: { key: 'UNK', name: 'x', owner: 'mallory' } });
+    const body = assertProblem(res, 'validation-failed');
+    assert.deepEqual(body.errors, [{ in: 'body', pointer: '/owner', message: 'is not a known field' }]);
+  });
+
+  test('types are not coerced in bodies', async () => {
+    const project = await createProject('COE');
+    assertProblem(await call(h.app, acme, `/api/projects/${project.id}/tasks`, { method: 'POST', body: { title: 12 } }), 'validation-failed');
+    assertProblem(await call(h.app, acme, '/api/projects', { method: 'POST', body: '[]' }), 'validation-failed');
+  });
+
+  test('a body over the limit is a 413', async () => {
+    const res = await call(h.app, acme, '/api/projects', { method: 'POST', body: { key: 'BIG', name: 'x', description: 'y'.repeat(5000) } });
+    assertProblem(res, 'payload-too-large');
+  });
+
+  test('a body that is not JSON is a 415', async () => {
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
+      const res = await call(h.app, acme, '/api/projects', { method: 'POST', body: 'key=ABC', headers: { 'content-type': type } });
+      assertProblem(res, 'unsupported-media-type');
+    }
+  });
+
+  test('an unknown route is a 404 problem; a known path with the wrong method is a 405 with Allow', async () => {
+    assertProblem(await call(h.app, acme, '/api/nothing-here'), 'not-found', '/api/nothing-here');
+    const res = await call(h.app, acme, '/api/projects', { method: 'PUT', body: {} });
+    assertProblem(res, 'method-not-allowed');
+    assert.equal(res.headers.allow, 'GET, HEAD, POST');
+  });
+
+  test('a malformed URL is a 400 problem, answered before routing', async () => {
+    assertProblem(await call(h.app, acme, '/api/projects/%E0%A4%A'), 'bad-request');
+  });
+
+  test('the query string never appears in instance', async () => {
+    const res = await call(h.app, acme, '/api/tasks?cursor=secret-looking&limit=2');
+    const body = assertProblem(res, 'invalid-cursor');
+    assert.equal(body.instance, '/api/tasks');
+  });
+});
+
+describe('every response', () => {
+  test('carries the security headers, and API responses are not cached', async () => {
+    const responses = [
+      await call(h.app, acme, '/api/projects'),
+      await call(h.app, acme, '/api/nothing'),
+      await call(h.app, acme, '/api/projects', { token: null }),
+      await call(h.app, acme, '/api/projects/%E0%A4%A'),
+      await h.app.inject({ url: '/healthz' }),
+    ];
+    for (const res of responses) {
+      assert.equal(res.headers['x-content-type-options'], 'nosniff');
+      assert.equal(res.headers['referrer-policy'], 'no-referrer');
+      assert.equal(res.headers['x-frame-options'], 'DENY');
+      assert.equal(res.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'");
+      assert.equal(res.headers['cache-control'], 'no-store');
+    }
+  });
+});
+
+describe('routes on any host', () => {
+  test('/healthz answers without a tenant', async () => {
+    for (const host of ['localhost', 'nope.taskflow.test', acme.host]) {
+      const res = await h.app.inject({ url: '/healthz', headers: { host } });
+      assert.equal(res.statusCode, 200);
+      assert.deepEqual(res.json(), { status: 'ok' });
+    }
+  });
+
+  test('/readyz answers 200 while the control database does', async () => {
+    const res = await h.app.inject({ url: '/readyz', headers: { host: 'localhost' } });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json(), { status: 'ok' });
+  });
+
+  test('/problems/:code describes each code; unknown codes are 404', async () => {
+    for (const code of Object.keys(PROBLEMS) as (keyof typeof PROBLEMS)[]) {
+      const res = await h.app.inject({ url: `/problems/${code}`, headers: { host: 'localhost' } });
+      assert.equal(res.statusCode, 200);
+      assert.deepEqual(res.json(), { type: `/problems/${code}`, code, status: PROBLEMS[code].status, title: PROBLEMS[code].title });
+    }
+    assertProblem(await h.app.inject({ url: '/problems/no-such-code', headers: { host: 'localhost' } }), 'not-found');
+    assertProblem(await h.app.inject({ url: '/problems/__proto__', headers: { host: 'localhost' } }), 'not-found');
+  });
+});
