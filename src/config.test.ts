@@ -52,3 +52,42 @@ test('unknown keys in a file are refused by name', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('mail: a sender by default, no SMTP (the local mailbox) until a host is given', () => {
+  const config = loadConfig({ env: {} });
+  assert.equal(config.mail.from, 'TaskFlow <no-reply@localhost>');
+  assert.equal(config.mail.smtp, undefined);
+  const smtp = loadConfig({ env: { TASKFLOW_SMTP_HOST: 'smtp.example.com', TASKFLOW_SMTP_USER: 'mailer', TASKFLOW_MAIL_FROM: 'Acme <tasks@acme.example>' } });
+  assert.deepEqual(smtp.mail.smtp, { host: 'smtp.example.com', port: 587, secure: false, requireTLS: false, user: 'mailer', rejectUnauthorized: true });
+  assert.equal(smtp.mail.from, 'Acme <tasks@acme.example>');
+  assert.equal(loadConfig({ env: { TASKFLOW_SMTP_HOST: '10.0.0.5', TASKFLOW_SMTP_PORT: '465' } }).mail.smtp?.port, 465);
+});
+
+test('mail: bad values are named with their source', () => {
+  assert.throws(() => loadConfig({ env: { TASKFLOW_SMTP_HOST: 'smtp.example.com', TASKFLOW_SMTP_PORT: '70000' } }), /mail\.smtp\.port \(from environment variable TASKFLOW_SMTP_PORT\): must be <= 65535/);
+  assert.throws(() => loadConfig({ env: { TASKFLOW_SMTP_HOST: 'smtp.example.com', TASKFLOW_SMTP_PORT: 'smtp' } }), /mail\.smtp\.port \(from environment variable TASKFLOW_SMTP_PORT\)/);
+  assert.throws(() => loadConfig({ env: { TASKFLOW_SMTP_PORT: '25' } }), /mail\.smtp\.host/);
+  assert.throws(() => loadConfig({ env: { TASKFLOW_SMTP_HOST: 'smtp://smtp.example.com:25' } }), /mail\.smtp\.host \(from environment variable TASKFLOW_SMTP_HOST\)/);
+  assert.throws(() => loadConfig({ env: { TASKFLOW_MAIL_FROM: 'TaskFlow' } }), /mail\.from \(from environment variable TASKFLOW_MAIL_FROM\)/);
+  assert.throws(() => loadConfig({ env: { TASKFLOW_MAIL_FROM: 'a@b.c\nBcc: d@e.f' } }), /mail\.from/);
+});
+
+test('mail: an SMTP password as a plain value is refused without repeating it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tf-config-'));
+  try {
+    const file = join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ mail: { smtp: { host: 'smtp.example.com', user: 'mailer', password: 'hunter2' } } }));
+    assert.throws(() => loadConfig({ env: {}, configFile: file }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /mail\.smtp\.password \(from config file .*c\.json\): passwords are not configuration values; set TASKFLOW_SMTP_PASSWORD or name a file in mail\.smtp\.passwordFile/);
+      assert.doesNotMatch(err.message, /hunter2/);
+      return true;
+    });
+    writeFileSync(file, JSON.stringify({ mail: { smtp: { host: 'smtp.example.com', user: 'mailer', passwordFile: '/run/secrets/smtp', secure: true, port: 465 }, sender: 'x' } }));
+    assert.throws(() => loadConfig({ env: {}, configFile: file }), /mail\.sender .*unknown key/);
+    writeFileSync(file, JSON.stringify({ mail: { smtp: { host: 'smtp.example.com', user: 'mailer', passwordFile: '/run/secrets/smtp', secure: true, port: 465 } } }));
+    assert.equal(loadConfig({ env: {}, configFile: file }).mail.smtp?.passwordFile, '/run/secrets/smtp');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

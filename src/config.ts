@@ -15,6 +15,12 @@ const LogLevel = Type.Union([
   Type.Literal('silent'),
 ]);
 
+/** `Name <local@domain>` or `local@domain`, on one line (the full check is in platform/mail/message.ts). */
+const MAIL_FROM_PATTERN = '^([^<>\\r\\n]*<[^<>\\s@]+@[^<>\\s@]+>|[^<>\\s@]+@[^<>\\s@]+)$';
+
+/** A host name or an IP address, without scheme or port (`smtp.example.com`, `10.0.0.5`, `::1`). */
+const SMTP_HOST_PATTERN = '^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*)$';
+
 export const ConfigSchema = Type.Object(
   {
     dataDir: Type.String({ minLength: 1, default: './.taskflow' }),
@@ -65,6 +71,67 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    accounts: Type.Object(
+      {
+        /** A session ends after this long without a request. */
+        sessionIdleMinutes: Type.Integer({ minimum: 1, maximum: 1440, default: 30 }),
+        /** A session ends this long after sign-in, however active. */
+        sessionAbsoluteHours: Type.Integer({ minimum: 1, maximum: 720, default: 12 }),
+        /** Changing e-mail, password or second factor needs a password entered this recently. */
+        reauthMinutes: Type.Integer({ minimum: 1, maximum: 60, default: 10 }),
+        resetTokenMinutes: Type.Integer({ minimum: 5, maximum: 30, default: 30 }),
+        invitationDays: Type.Integer({ minimum: 1, maximum: 30, default: 7 }),
+        /** Failed sign-ins per account and hour before sign-in is refused (backoff starts after 5). */
+        loginFailuresPerAccountPerHour: Type.Integer({ minimum: 5, maximum: 100, default: 100 }),
+        loginFailuresPerIpPerHour: Type.Integer({ minimum: 10, maximum: 100_000, default: 500 }),
+        resetRequestsPerAccountPerHour: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
+        resetRequestsPerIpPerHour: Type.Integer({ minimum: 1, maximum: 10_000, default: 50 }),
+        /** argon2id cost; never below the OWASP minimum (19 MiB, t=2, p=1). Hashes are upgraded at sign-in. */
+        argon2: Type.Object(
+          {
+            memoryKiB: Type.Integer({ minimum: 19_456, maximum: 1_048_576, default: 19_456 }),
+            iterations: Type.Integer({ minimum: 2, maximum: 20, default: 2 }),
+            parallelism: Type.Integer({ minimum: 1, maximum: 8, default: 1 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    rateLimits: Type.Object(
+      {
+        /** Requests per client address and minute, over all tenants. */
+        perIpPerMinute: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1200 }),
+        /** Requests per tenant and minute, so one flooded tenant cannot starve the others. */
+        perTenantPerMinute: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 6000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    mail: Type.Object(
+      {
+        /** Sender of every message: `Name <address>` or a bare address. */
+        from: Type.String({ pattern: MAIL_FROM_PATTERN, maxLength: 320, default: 'TaskFlow <no-reply@localhost>' }),
+        /** Without it, mail lands in the local mailbox in the data directory (`taskflow mail`). */
+        smtp: Type.Optional(
+          Type.Object(
+            {
+              host: Type.String({ minLength: 1, maxLength: 253, pattern: SMTP_HOST_PATTERN }),
+              port: Type.Integer({ minimum: 1, maximum: 65535, default: 587 }),
+              /** Implicit TLS from the first byte (usually port 465); otherwise STARTTLS when offered. */
+              secure: Type.Boolean({ default: false }),
+              /** Refuse to send unless the server upgrades with STARTTLS. */
+              requireTLS: Type.Boolean({ default: false }),
+              user: Type.Optional(Type.String({ minLength: 1, maxLength: 320 })),
+              /** File holding the password (env TASKFLOW_SMTP_PASSWORD wins); never the password itself. */
+              passwordFile: Type.Optional(Type.String({ minLength: 1 })),
+              rejectUnauthorized: Type.Boolean({ default: true }),
+            },
+            { additionalProperties: false },
+          ),
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
   },
   { additionalProperties: false },
 );
@@ -99,6 +166,10 @@ const ENV_KEYS: Record<string, string> = {
   TASKFLOW_POOL_PER_TENANT: 'pools.perTenantMax',
   TASKFLOW_RENAME_GRACE_DAYS: 'tenants.renameGraceDays',
   TASKFLOW_MIGRATE_CONCURRENCY: 'tenants.migrateConcurrency',
+  TASKFLOW_MAIL_FROM: 'mail.from',
+  TASKFLOW_SMTP_HOST: 'mail.smtp.host',
+  TASKFLOW_SMTP_PORT: 'mail.smtp.port',
+  TASKFLOW_SMTP_USER: 'mail.smtp.user',
 };
 
 export interface LoadConfigOptions {
@@ -174,6 +245,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     if (value !== undefined) setPath(raw, key, value, source, `option --${key.split('.').pop() ?? key}`);
   }
 
+  refusePlainSecrets(raw, source);
   const converted = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw));
   const errors = [...Value.Errors(ConfigSchema, converted)].filter((e) => e.keyword !== 'boolean');
   if (errors.length > 0) {
@@ -193,6 +265,17 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   }
   const parsed = converted as ParsedConfig;
   return { ...parsed, dataDir: resolve(parsed.dataDir), mode: parsed.mode ?? 'saas', logLevel: parsed.logLevel ?? 'info' };
+}
+
+/** A password given as a plain configuration value is refused (without echoing it), saying where it belongs. */
+function refusePlainSecrets(raw: Record<string, unknown>, source: Source): void {
+  const mail = raw.mail;
+  const smtp = typeof mail === 'object' && mail !== null ? (mail as Record<string, unknown>).smtp : undefined;
+  if (typeof smtp === 'object' && smtp !== null && 'password' in smtp) {
+    throw new ConfigError(
+      `invalid configuration:\n  ${describeKey('/mail/smtp/password', source)}: passwords are not configuration values; set TASKFLOW_SMTP_PASSWORD or name a file in mail.smtp.passwordFile`,
+    );
+  }
 }
 
 function describeKey(instancePath: string, source: Source): string {

@@ -1,5 +1,7 @@
 /** Tenant lifecycle against a real cluster: create, refuse bad input, roll back half-made creates, delete. */
 import assert from 'node:assert/strict';
+import { latestVersion } from '../src/platform/postgres/migrator.ts';
+import { tenantMigrations } from '../src/platform/control-plane.ts';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { AppError } from '../src/errors.ts';
@@ -35,7 +37,7 @@ describe('creating a tenant', () => {
     const { tenant, apiToken } = await createTenant({ platform: tp.platform, slug: 'acme', name: 'Acme Ltd', actor: 'test' });
     assert.equal(tenant.status, 'active');
     assert.equal(tenant.databaseName, 'tenant_acme');
-    assert.equal(tenant.schemaVersion, 1);
+    assert.equal(tenant.schemaVersion, latestVersion(tenantMigrations()));
     assert.match(apiToken, /^tf_[A-Za-z0-9_-]{43}$/);
     await withAdminClient(tp.platform.target, maintenanceDb(tp.platform.target), async (admin) => {
       const db = await admin.query<{ owner: string; acl: string }>(

@@ -20,7 +20,11 @@ import { installShutdown } from './plugins/shutdown.ts';
 import { installTenancy } from './plugins/tenancy.ts';
 import { AJV_OPTIONS, installValidation } from './plugins/validation.ts';
 import { PROBLEM_CONTENT_TYPE } from './problem.ts';
-import { workApi } from './work/work.ts';
+import { api } from './api.ts';
+import type { BackgroundWork } from './background.ts';
+import { accountServices } from './accounts/build.ts';
+import { installRateLimits } from './plugins/rate-limits.ts';
+import fastifyCookie from '@fastify/cookie';
 
 export interface BuildServerOptions {
   platform: Pick<Platform, 'config' | 'control' | 'target' | 'masterKey' | 'log'>;
@@ -30,6 +34,8 @@ export interface BuildServerOptions {
 export interface ServerInternals {
   pools: TenantPools;
   resolver: TenantResolver;
+  /** Work left for after a reply (reset mails); tests wait on it with drain(). */
+  background: BackgroundWork;
 }
 
 const internals = new WeakMap<FastifyInstance, ServerInternals>();
@@ -59,6 +65,7 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     retryAfterSeconds,
   });
   const tokens = new ApiTokenVerifier({ control: platform.control, cacheTtlMs: tenantConfig.cacheTtlMs });
+  const accounts = accountServices(platform);
   resolver.onChange((tenantId) => {
     // A suspended or deleted tenant must not keep connections; a rotated token must stop working.
     pools.drop(tenantId);
@@ -93,16 +100,18 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     installErrors(app, { retryAfterSeconds });
     installValidation(app);
     installBodyLimits(app);
-    installShutdown(app, { resolver, pools, retryAfterSeconds });
+    installShutdown(app, { resolver, pools, retryAfterSeconds, background: accounts.background });
     installTenancy(app, { resolver, pools, baseDomain: serverConfig.baseDomain, retryAfterSeconds });
+    installRateLimits(app, platform.config.rateLimits);
     installHealth(app, { control: platform.control });
     installProblemDocs(app);
-    await app.register(workApi(tokens), { prefix: '/api' });
+    await app.register(fastifyCookie);
+    await app.register(api({ verifier: tokens, services: accounts.services }), { prefix: '/api' });
   } catch (err) {
     await resolver.close();
     await pools.close();
     throw err;
   }
-  internals.set(app, { pools, resolver });
+  internals.set(app, { pools, resolver, background: accounts.background });
   return app;
 }

@@ -16,22 +16,24 @@ export interface TenantDb {
   transaction<T>(fn: (db: Db) => Promise<T>): Promise<T>;
 }
 
+/** Runs `fn` in one transaction on `client`: committed if it returns, rolled back if it throws. */
+export async function inTransaction<T>(client: Db, fn: (db: Db) => Promise<T>): Promise<T> {
+  await client.query('BEGIN');
+  try {
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    // If the rollback fails too, the pool sees the open transaction and closes the connection.
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
 /** The TenantDb of one tenant. */
 export function tenantDbFor(pools: TenantPools, tenant: Tenant): TenantDb {
   return {
     read: (fn) => pools.withTenantClient(tenant, (client) => fn(client)),
-    transaction: (fn) =>
-      pools.withTenantClient(tenant, async (client) => {
-        await client.query('BEGIN');
-        try {
-          const result = await fn(client);
-          await client.query('COMMIT');
-          return result;
-        } catch (err) {
-          // If the rollback fails too, the pool sees the open transaction and closes the connection.
-          await client.query('ROLLBACK').catch(() => undefined);
-          throw err;
-        }
-      }),
+    transaction: (fn) => pools.withTenantClient(tenant, (client) => inTransaction(client, fn)),
   };
 }

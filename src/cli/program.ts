@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { ConfigError } from '../config.ts';
 import { AppError, UserError } from '../errors.ts';
 import { dbCommand } from './db.ts';
+import { mailCommand } from './mail.ts';
 import { startCommand } from './start.ts';
 import { tenantCommand } from './tenant.ts';
 import packageJson from '../../package.json' with { type: 'json' };
@@ -25,7 +26,7 @@ export function buildProgram(): Command {
     .version(packageJson.version)
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
-  for (const command of [startCommand(), tenantCommand(), dbCommand()]) program.addCommand(command);
+  for (const command of [startCommand(), tenantCommand(), dbCommand(), mailCommand()]) program.addCommand(command);
   const overrideAll = (cmd: Command): void => {
     cmd.exitOverride();
     cmd.commands.forEach(overrideAll);

@@ -4,10 +4,12 @@ import type { FastifyInstance } from 'fastify';
 import { createLogger } from '../platform/log.ts';
 import { openPlatform } from '../platform/platform.ts';
 import { acquireServerLock, dataDirLayout, prepareDataDir } from '../platform/data-dir.ts';
-import { ensureDemoTenant } from '../platform/tenants/demo.ts';
+import { DEMO_OWNER_EMAIL, ensureDemoTenant } from '../platform/tenants/demo.ts';
+import { issueSetupLink } from '../app/accounts/setup.ts';
+import { startMail, type MailService } from '../platform/mail/index.ts';
 import { configFrom, withGlobalOptions, type GlobalOptions } from './context.ts';
 import { note } from './output.ts';
-import { tenantUrl } from './tenant.ts';
+import { tenantUrl } from '../platform/tenants/urls.ts';
 
 type StartOptions = GlobalOptions & { demo?: boolean; host?: string; port?: string; baseDomain?: string };
 
@@ -27,6 +29,7 @@ export function startCommand(): Command {
       const releaseLock = acquireServerLock(dataDirLayout(config.dataDir));
       process.on('exit', releaseLock);
       const platform = await openPlatform(config, { log, initialise: true });
+      let mail: MailService | null = null;
       let server: FastifyInstance | null = null;
       let stopping = false;
       const stop = async (signal: string) => {
@@ -38,6 +41,7 @@ export function startCommand(): Command {
         log.info({ signal }, 'shutting down');
         try {
           await server?.close();
+          await mail?.close();
           await platform.close({ stopCluster: true });
           log.info('stopped cleanly');
           log.flush();
@@ -51,7 +55,10 @@ export function startCommand(): Command {
       process.on('SIGINT', () => void stop('SIGINT'));
       process.on('SIGTERM', () => void stop('SIGTERM'));
       try {
+        mail = await startMail(platform);
         const demo = opts.demo ? await ensureDemoTenant(platform) : null;
+        // The first start of the demo also mails its owner a setup link (to the local mailbox without SMTP).
+        if (demo?.apiToken) await issueSetupLink({ platform, tenant: demo.tenant, email: DEMO_OWNER_EMAIL, operator: 'system:demo' });
         server = await buildServer({ platform });
         await server.listen({ host: config.server.host, port: config.server.port });
         const address = server.server.address();
@@ -60,12 +67,16 @@ export function startCommand(): Command {
         note(`TaskFlow is running (data in ${config.dataDir}; PostgreSQL ${platform.cluster ? `managed on port ${platform.target.port}` : `at ${platform.target.host}:${platform.target.port}`}).`);
         if (demo) {
           note(`Demo tenant: ${tenantUrl(shown, demo.tenant.slug)}`);
-          if (demo.apiToken) note(`Demo API token (shown once): ${demo.apiToken}\n  try: curl -H 'Authorization: Bearer ${demo.apiToken}' ${tenantUrl(shown, demo.tenant.slug)}api/tasks`);
+          if (demo.apiToken) {
+            note(`Demo API token (shown once): ${demo.apiToken}\n  try: curl -H 'Authorization: Bearer ${demo.apiToken}' ${tenantUrl(shown, demo.tenant.slug)}api/tasks`);
+            note(`Demo owner ${DEMO_OWNER_EMAIL}: a one-time setup link was mailed; read it with 'npx taskflow mail show latest'`);
+          }
           else note(`  (its API token was printed on first start; 'taskflow tenant token demo' issues a new one)`);
         }
         note('Press Ctrl-C to stop.');
       } catch (err) {
         await server?.close().catch(() => undefined);
+        await mail?.close().catch(() => undefined);
         await platform.close({ stopCluster: true }).catch(() => undefined);
         throw err;
       }

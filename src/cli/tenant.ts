@@ -8,15 +8,18 @@ import { createTenant, deleteTenant } from '../platform/tenants/provision.ts';
 import { listTenants, type Tenant } from '../platform/tenants/registry.ts';
 import { migrateTenants, type TenantRolloutResult } from '../platform/tenants/rollout.ts';
 import type { Config } from '../config.ts';
+import { tenantUrl } from '../platform/tenants/urls.ts';
+import { issueSetupLink } from '../app/accounts/setup.ts';
+import { normaliseEmail } from '../platform/accounts/email.ts';
+
+/** Refuses a malformed address before anything is done (exit 2). */
+function assertEmail(address: string): void {
+  const checked = normaliseEmail(address);
+  if (!checked.ok) throw new UserError(`${address}: ${checked.reason}`, 2);
+}
 import { cliActor, withGlobalOptions, withPlatform, type GlobalOptions } from './context.ts';
 import { note, printFields, printJson, printTable } from './output.ts';
 
-/** The URL a tenant is served at, from the server settings. */
-export function tenantUrl(config: Config, slug: string): string {
-  const port = config.server.port;
-  const defaultPort = port === 80 || port === 443;
-  return `http://${slug}.${config.server.baseDomain}${defaultPort ? '' : `:${port}`}/`;
-}
 
 function tenantJson(config: Config, t: Tenant): Record<string, unknown> {
   return {
@@ -48,12 +51,18 @@ export function tenantCommand(): Command {
   leaf(tenant, 'create', 'create a tenant: its database, roles and an API token (printed once)')
     .argument('<slug>', 'subdomain label: a-z, 0-9 and -, at most 40 characters')
     .option('--name <name>', 'display name (default: the slug)')
+    .option('--owner-email <address>', "mail the first owner a one-time setup link (with no SMTP server: 'taskflow mail list')")
     .option('--json', 'print JSON')
-    .action(async (slug: string, opts: Opts & { name?: string }) => {
+    .action(async (slug: string, opts: Opts & { name?: string; ownerEmail?: string }) => {
+      if (opts.ownerEmail !== undefined) assertEmail(opts.ownerEmail);
       await withPlatform(opts, async (platform) => {
         const started = performance.now();
         const { tenant: t, apiToken } = await createTenant({ platform, slug, ...(opts.name ? { name: opts.name } : {}), actor: cliActor() });
         const ms = Math.round(performance.now() - started);
+        if (opts.ownerEmail !== undefined) {
+          await issueSetupLink({ platform, tenant: t, email: opts.ownerEmail, operator: cliActor() });
+          note(`setup link for the first owner sent to ${opts.ownerEmail}`);
+        }
         if (opts.json) printJson({ ...tenantJson(platform.config, t), apiToken, createdInMs: ms });
         else {
           printFields([
@@ -98,6 +107,19 @@ export function tenantCommand(): Command {
             ['created', t.createdAt.toISOString()],
           ]);
         }
+      });
+    });
+
+  leaf(tenant, 'setup-link', "mail a tenant's first owner a one-time setup link (an earlier unused one stops working)")
+    .argument('<slug>')
+    .requiredOption('--email <address>', 'where the link goes')
+    .option('--json', 'print JSON')
+    .action(async (slug: string, opts: Opts & { email: string }) => {
+      assertEmail(opts.email);
+      await withPlatform(opts, async (platform) => {
+        const invitation = await issueSetupLink({ platform, tenant: await requireTenant(platform, slug), email: opts.email, operator: cliActor() });
+        if (opts.json) printJson(invitation);
+        else note(`setup link sent to ${invitation.email}; it works once, until ${invitation.expiresAt}`);
       });
     });
 

@@ -7,8 +7,12 @@ import { AppError } from '../../errors.ts';
 import type { TenantPools } from '../../platform/postgres/tenant-pools.ts';
 import type { TenantResolver } from '../../platform/tenants/resolver.ts';
 import type { App } from '../app.ts';
+import type { BackgroundWork } from '../background.ts';
 
-export function installShutdown(app: App, options: { resolver: TenantResolver; pools: TenantPools; retryAfterSeconds: number }): void {
+export function installShutdown(
+  app: App,
+  options: { resolver: TenantResolver; pools: TenantPools; retryAfterSeconds: number; background: BackgroundWork },
+): void {
   let closing = false;
   app.addHook('preClose', (done) => {
     closing = true;
@@ -25,6 +29,8 @@ export function installShutdown(app: App, options: { resolver: TenantResolver; p
     return payload;
   });
   app.addHook('onClose', async () => {
+    // Work a request left for after its reply (a reset mail) still needs the pools.
+    await options.background.drain();
     await options.resolver.close();
     await options.pools.close();
   });

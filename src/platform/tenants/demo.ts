@@ -6,6 +6,8 @@ import { createTenant, type PlatformCore } from './provision.ts';
 import { findTenantBySlug, type Tenant } from './registry.ts';
 
 export const DEMO_SLUG = 'demo';
+/** Where the demo owner's setup link goes (the local mailbox, unless SMTP is configured). */
+export const DEMO_OWNER_EMAIL = 'owner@demo.localhost';
 
 const DEMO_TASKS: { title: string; status: string; priority: string }[] = [
   { title: 'Invite the team', status: 'done', priority: 'high' },

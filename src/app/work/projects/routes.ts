@@ -1,28 +1,31 @@
-/** /api/projects: the route chain is tenant → token → schema → transaction → command. */
+/** /api/projects: the route chain is tenant → authentication and permission → schema → transaction → command. */
 import type { App } from '../../app.ts';
 import { createProject, deleteProject, getProject, listProjects, updateProject } from './commands.ts';
 import { createProjectRoute, deleteProjectRoute, getProjectRoute, listProjectsRoute, updateProjectRoute } from './schema.ts';
 
+const READ = { permission: 'work.read' } as const;
+const WRITE = { permission: 'work.write' } as const;
+
 export function projectRoutes(app: App): void {
-  app.post('/projects', { schema: createProjectRoute }, async (request, reply) => {
+  app.post('/projects', { config: WRITE, schema: createProjectRoute }, async (request, reply) => {
     const project = await request.tenantDb.transaction((db) => createProject({ db, input: request.body }));
     return reply.code(201).header('location', `/api/projects/${project.id}`).send(project);
   });
 
-  app.get('/projects', { schema: listProjectsRoute }, async (request) => {
+  app.get('/projects', { config: READ, schema: listProjectsRoute }, async (request) => {
     const { cursor, limit } = request.query;
     return request.tenantDb.read((db) => listProjects({ db, cursor, limit }));
   });
 
-  app.get('/projects/:id', { schema: getProjectRoute }, async (request) => {
+  app.get('/projects/:id', { config: READ, schema: getProjectRoute }, async (request) => {
     return request.tenantDb.read((db) => getProject({ db, id: request.params.id }));
   });
 
-  app.patch('/projects/:id', { schema: updateProjectRoute }, async (request) => {
+  app.patch('/projects/:id', { config: WRITE, schema: updateProjectRoute }, async (request) => {
     return request.tenantDb.transaction((db) => updateProject({ db, id: request.params.id, changes: request.body }));
   });
 
-  app.delete('/projects/:id', { schema: deleteProjectRoute }, async (request, reply) => {
+  app.delete('/projects/:id', { config: WRITE, schema: deleteProjectRoute }, async (request, reply) => {
     await request.tenantDb.transaction((db) => deleteProject({ db, id: request.params.id }));
     return reply.code(204).send(null);
   });
