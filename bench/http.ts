@@ -1,168 +1,56 @@
 /**
  * `GET /api/tasks` throughput: TaskFlow's real server against a bare baseline (plain Fastify and pg,
- * none of TaskFlow's plugins) that runs the same query on the same tenant databases, first for one
- * tenant and then with requests spread over many. The baseline shows what the hardware, Node,
- * Fastify and PostgreSQL give anyway; the ratio is what TaskFlow's tenancy, authentication, pools
- * and response checking cost on top.
+ * none of TaskFlow's plugins) that runs the same query on the same tenant databases: for one
+ * tenant, for a few, for many under the default connection cap, and for many with the cap raised
+ * above what the baseline opens. The baseline shows what the hardware, Node, Fastify and PostgreSQL
+ * give anyway; the ratio is what TaskFlow's tenancy, authentication, pools and response checking
+ * cost on top, and the last two scenarios tell the cost of the cap from the cost of those layers.
  *
- * The load comes from autocannon in a worker thread (this same module, started with a LoadJob), so
- * the load generator does not share an event loop with the server it measures.
+ * The load comes from autocannon in a worker thread (load.ts), so the load generator does not share
+ * an event loop with the server it measures.
  */
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import Fastify, { type FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { buildServer } from '../src/app/server.ts';
 import { listTasks } from '../src/app/work/tasks/commands.ts';
+import type { Config } from '../src/config.ts';
 import { maintenanceDb } from '../src/platform/control-plane.ts';
 import { clientConfig } from '../src/platform/postgres/connection.ts';
 import { tenantDbPassword } from '../src/platform/tenants/credentials.ts';
 import { request } from '../test/helpers/http.ts';
 import { BASE_DOMAIN, call, makeTenant, type TestTenant } from '../test/helpers/http-server.ts';
 import { startTestPlatform, type TestPlatform } from '../test/helpers/platform.ts';
+import { loadFromWorker, round, type LoadFigures, type LoadTarget } from './load.ts';
 
 const SETTINGS = {
   durationSeconds: 10,
   warmupSeconds: 2,
   connections: 50,
+  fewTenants: 20,
   spreadTenants: 200,
+  /** pools.maxConnections of the uncapped scenario: above the baseline's one connection per tenant. */
+  uncappedMaxConnections: 250,
   tasksPerTenant: 5,
   /** Tenants created at once while setting up; creates of different slugs run in parallel. */
   createConcurrency: 4,
   path: '/api/tasks',
 };
 
+/**
+ * The request rate limits (plugins/rate-limits.ts) raised to their maxima: the load comes from one
+ * address at thousands of requests a second, and the benchmark measures serving, not 429 answers.
+ */
+const RATE_LIMIT_OVERRIDES = {
+  'rateLimits.perIpPerMinute': 1_000_000,
+  'rateLimits.perTenantPerMinute': 10_000_000,
+};
+
 /** application_name of the baseline's connections, to tell them apart in pg_stat_activity. */
 const BASELINE_APPLICATION = 'taskflow-bench-baseline';
 /** Connections PostgreSQL keeps free of the baseline's pools: control plane, sampler, superuser reserve. */
 const CONNECTION_HEADROOM = 50;
-
-// ---------------------------------------------------------------------------------------------
-// The load generator (worker thread side)
-
-/** The part of autocannon's programmatic API used here (the package ships no types). */
-interface AutocannonRequest {
-  method?: string;
-  path?: string;
-  headers?: Record<string, string>;
-  setupRequest?: (request: AutocannonRequest) => AutocannonRequest;
-}
-
-interface AutocannonLatency {
-  mean: number;
-  max: number;
-  p50: number;
-  p97_5: number;
-  p99: number;
-}
-
-/** A run's result as autocannon hands it over inside a worker thread: histograms still encoded. */
-interface AutocannonRawResult {
-  totalCompletedRequests: number;
-  /** Seconds the measured run lasted (the warm-up not included). */
-  duration: number;
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-  statusCodeStats: Record<string, { count: number }>;
-}
-
-interface AutocannonOptions {
-  url: string;
-  connections: number;
-  duration: number;
-  warmup: { connections: number; duration: number };
-  requests: AutocannonRequest[];
-}
-
-interface Autocannon {
-  (options: AutocannonOptions): PromiseLike<AutocannonRawResult>;
-  aggregateResult(results: AutocannonRawResult[], options: AutocannonOptions): { latency: AutocannonLatency };
-}
-
-interface LoadTarget {
-  host: string;
-  token: string;
-}
-
-interface LoadJob {
-  kind: 'taskflow-bench-load';
-  port: number;
-  targets: LoadTarget[];
-}
-
-/** What one measured run gave, as reported in the JSON. */
-export interface LoadFigures {
-  requestsPerSecond: number;
-  latencyMs: { mean: number; p50: number; p97_5: number; p99: number; max: number };
-  requests: number;
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-  statusCodes: Record<string, number>;
-}
-
-function isLoadJob(data: unknown): data is LoadJob {
-  return typeof data === 'object' && data !== null && (data as { kind?: unknown }).kind === 'taskflow-bench-load';
-}
-
-/** Runs autocannon against the job's port, rotating Host and token over its targets request by request. */
-async function generateLoad(job: LoadJob): Promise<LoadFigures> {
-  const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
-  let next = 0;
-  const options: AutocannonOptions = {
-    url: `http://127.0.0.1:${job.port}`,
-    connections: SETTINGS.connections,
-    duration: SETTINGS.durationSeconds,
-    warmup: { connections: SETTINGS.connections, duration: SETTINGS.warmupSeconds },
-    requests: [
-      {
-        method: 'GET',
-        path: SETTINGS.path,
-        // One counter for all connections: consecutive requests go to different tenants.
-        setupRequest: (req) => {
-          const target = job.targets[next++ % job.targets.length]!;
-          return { ...req, headers: { ...req.headers, host: target.host, authorization: `Bearer ${target.token}` } };
-        },
-      },
-    ],
-  };
-  const result = await autocannon(options);
-  // Outside its main thread autocannon skips aggregation (it takes itself for one of its own
-  // workers); aggregateResult decodes the latency histogram. Its per-second request histogram
-  // would be empty here, so req/s is computed from the totals.
-  const { latency } = autocannon.aggregateResult([result], options);
-  return {
-    requestsPerSecond: round(result.totalCompletedRequests / result.duration),
-    latencyMs: { mean: round(latency.mean, 2), p50: latency.p50, p97_5: latency.p97_5, p99: latency.p99, max: latency.max },
-    requests: result.totalCompletedRequests,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    non2xx: result.non2xx,
-    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, stat]) => [code, stat.count])),
-  };
-}
-
-/** Starts a worker thread that loads the server on `port` and answers with the figures. */
-function loadFromWorker(port: number, targets: LoadTarget[]): Promise<LoadFigures> {
-  const job: LoadJob = { kind: 'taskflow-bench-load', port, targets };
-  const worker = new Worker(new URL(import.meta.url), { workerData: job });
-  return new Promise<LoadFigures>((resolve, reject) => {
-    worker.once('message', (figures: LoadFigures) => {
-      resolve(figures);
-    });
-    worker.once('error', reject);
-    worker.once('exit', (code) => {
-      reject(new Error(`the load generator exited (code ${code}) without figures`));
-    });
-  }).finally(() => worker.terminate());
-}
-
-if (!isMainThread && isLoadJob(workerData)) {
-  parentPort?.postMessage(await generateLoad(workerData));
-}
 
 // ---------------------------------------------------------------------------------------------
 // The servers under test (main thread side)
@@ -176,8 +64,9 @@ function portOf(app: FastifyInstance): number {
   return (app.server.address() as AddressInfo).port;
 }
 
-async function startTaskflow(tp: TestPlatform): Promise<RunningServer> {
-  const app = await buildServer({ platform: tp.platform });
+/** TaskFlow's server on the platform's configuration, with the pool settings of the scenario. */
+async function startTaskflow(tp: TestPlatform, pools: Config['pools']): Promise<RunningServer> {
+  const app = await buildServer({ platform: { ...tp.platform, config: { ...tp.config, pools } } });
   await app.listen({ host: '127.0.0.1', port: 0 });
   return { port: portOf(app), close: () => app.close() };
 }
@@ -231,6 +120,8 @@ interface ServerFigures extends LoadFigures {
 
 interface ScenarioResult {
   tenants: number;
+  /** The pool settings TaskFlow ran with in this scenario. */
+  taskflowPools: Pick<Config['pools'], 'maxConnections' | 'perTenantMax'>;
   baselinePoolMaxPerTenant: number;
   taskflow: ServerFigures;
   baseline: ServerFigures;
@@ -242,14 +133,9 @@ export interface HttpResult {
   description: string;
   postgresVersion: string;
   settings: typeof SETTINGS & { loopback: string };
-  taskflow: { pools: TestPlatform['config']['pools']; logLevel: string };
+  taskflow: { pools: Config['pools']; rateLimits: Config['rateLimits']; rateLimitsNote: string; logLevel: string };
   baseline: { connectsAs: string; does: string };
-  scenarios: { oneTenant: ScenarioResult; spread: ScenarioResult };
-}
-
-function round(value: number, digits = 1): number {
-  const factor = 10 ** digits;
-  return Math.round(value * factor) / factor;
+  scenarios: { oneTenant: ScenarioResult; fewTenants: ScenarioResult; spread: ScenarioResult; spreadUncapped: ScenarioResult };
 }
 
 /** taskflow / baseline, or null where the baseline gave zero. */
@@ -340,7 +226,7 @@ async function measure(admin: pg.Client, server: RunningServer, targets: LoadTar
   const sampler = sampleTenantBackends(admin);
   let figures: LoadFigures;
   try {
-    figures = await loadFromWorker(server.port, targets);
+    figures = await loadFromWorker(server.port, SETTINGS, targets);
   } finally {
     await sampler.stop();
   }
@@ -348,21 +234,22 @@ async function measure(admin: pg.Client, server: RunningServer, targets: LoadTar
 }
 
 async function runScenario(
-  props: { tp: TestPlatform; admin: pg.Client; tenants: TestTenant[]; maxConnections: number },
+  props: { tp: TestPlatform; admin: pg.Client; tenants: TestTenant[]; postgresMaxConnections: number; pools?: Partial<Config['pools']> },
   progress: (message: string) => void,
 ): Promise<ScenarioResult> {
   const { tp, admin, tenants } = props;
+  const pools = { ...tp.config.pools, ...props.pools };
   const targets = tenants.map((t) => ({ host: t.host, token: t.token }));
   // As many connections per tenant as TaskFlow allows, unless that would exhaust PostgreSQL.
-  const budget = Math.max(1, props.maxConnections - CONNECTION_HEADROOM);
-  const baselinePoolMax = Math.max(1, Math.min(tp.config.pools.perTenantMax, Math.floor(budget / tenants.length)));
-  const label = `${tenants.length} tenant${tenants.length === 1 ? '' : 's'}`;
+  const budget = Math.max(1, props.postgresMaxConnections - CONNECTION_HEADROOM);
+  const baselinePoolMax = Math.max(1, Math.min(pools.perTenantMax, Math.floor(budget / tenants.length)));
+  const label = `${tenants.length} tenant${tenants.length === 1 ? '' : 's'}, cap ${pools.maxConnections}`;
 
   const runs: Record<'taskflow' | 'baseline', ServerFigures | null> = { taskflow: null, baseline: null };
   for (const name of ['taskflow', 'baseline'] as const) {
     await settle(admin);
     const sessionsBefore = await tenantSessions(admin);
-    const server = name === 'taskflow' ? await startTaskflow(tp) : await startBaseline(tp, tenants, baselinePoolMax);
+    const server = name === 'taskflow' ? await startTaskflow(tp, pools) : await startBaseline(tp, tenants, baselinePoolMax);
     let measured: Awaited<ReturnType<typeof measure>>;
     try {
       await assertServesTasks(server, tenants[tenants.length - 1]!, name);
@@ -381,6 +268,7 @@ async function runScenario(
   const baseline = runs.baseline!;
   return {
     tenants: tenants.length,
+    taskflowPools: { maxConnections: pools.maxConnections, perTenantMax: pools.perTenantMax },
     baselinePoolMaxPerTenant: baselinePoolMax,
     taskflow,
     baseline,
@@ -409,8 +297,8 @@ async function prepareTenants(tp: TestPlatform, progress: (message: string) => v
 
 /** Runs the HTTP benchmark on its own fresh cluster, which it removes afterwards. */
 export async function runHttpBenchmark(progress: (message: string) => void): Promise<HttpResult> {
-  progress('http: starting a fresh managed cluster');
-  const tp = await startTestPlatform({ overrides: { 'server.baseDomain': BASE_DOMAIN } });
+  progress(`http: starting a fresh managed cluster; request rate limits raised (${Object.entries(RATE_LIMIT_OVERRIDES).map(([k, v]) => `${k} ${v}`).join(', ')}) to measure serving, not 429s`);
+  const tp = await startTestPlatform({ overrides: { 'server.baseDomain': BASE_DOMAIN, ...RATE_LIMIT_OVERRIDES } });
   try {
     const tenants = await prepareTenants(tp, progress);
     const admin = new pg.Client(clientConfig(tp.platform.target, maintenanceDb(tp.platform.target)));
@@ -419,19 +307,27 @@ export async function runHttpBenchmark(progress: (message: string) => void): Pro
       const settings = await admin.query<{ server_version: string; max_connections: string }>(
         "SELECT current_setting('server_version') AS server_version, current_setting('max_connections') AS max_connections",
       );
-      const maxConnections = Number(settings.rows[0]?.max_connections ?? 100);
-      const oneTenant = await runScenario({ tp, admin, tenants: tenants.slice(0, 1), maxConnections }, progress);
-      const spread = await runScenario({ tp, admin, tenants, maxConnections }, progress);
+      const postgresMaxConnections = Number(settings.rows[0]?.max_connections ?? 100);
+      const common = { tp, admin, postgresMaxConnections };
+      const oneTenant = await runScenario({ ...common, tenants: tenants.slice(0, 1) }, progress);
+      const fewTenants = await runScenario({ ...common, tenants: tenants.slice(0, SETTINGS.fewTenants) }, progress);
+      const spread = await runScenario({ ...common, tenants }, progress);
+      const spreadUncapped = await runScenario({ ...common, tenants, pools: { maxConnections: SETTINGS.uncappedMaxConnections } }, progress);
       return {
-        description: `GET ${SETTINGS.path} under autocannon (${SETTINGS.connections} connections, ${SETTINGS.durationSeconds} s after ${SETTINGS.warmupSeconds} s warm-up): TaskFlow's server against a bare Fastify + pg baseline, one tenant and ${SETTINGS.spreadTenants} tenants`,
+        description: `GET ${SETTINGS.path} under autocannon (${SETTINGS.connections} connections, ${SETTINGS.durationSeconds} s after ${SETTINGS.warmupSeconds} s warm-up): TaskFlow's server against a bare Fastify + pg baseline, for 1, ${SETTINGS.fewTenants} and ${SETTINGS.spreadTenants} tenants, and for ${SETTINGS.spreadTenants} tenants with pools.maxConnections ${SETTINGS.uncappedMaxConnections}`,
         postgresVersion: settings.rows[0]?.server_version ?? 'unknown',
         settings: { ...SETTINGS, loopback: '127.0.0.1' },
-        taskflow: { pools: tp.config.pools, logLevel: tp.platform.log.level },
+        taskflow: {
+          pools: tp.config.pools,
+          rateLimits: tp.config.rateLimits,
+          rateLimitsNote: 'raised to their maxima for the benchmark (the defaults are far below its request rate from one address), so that it measures serving rather than 429 answers',
+          logLevel: tp.platform.log.level,
+        },
         baseline: {
           connectsAs: "each tenant's login role (password derived as TenantPools does), one pg.Pool per tenant",
           does: 'Host header → pool, the same listTasks query, JSON.stringify; no tenant lookup, token check, connection cap or response schema',
         },
-        scenarios: { oneTenant, spread },
+        scenarios: { oneTenant, fewTenants, spread, spreadUncapped },
       };
     } finally {
       await admin.end().catch(() => undefined);

@@ -31,6 +31,19 @@ ensure_node() {
   [ "$(node_major node)" -ge "$NODE_MAJOR_WANTED" ] || die "Node.js ${NODE_MAJOR_WANTED} still not on PATH after install"
 }
 
+can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
+
+APT_LISTS_FRESH=0
+# Installs Debian packages (as root); the package lists are refreshed once per run, and only when
+# something is actually missing.
+apt_install() {
+  if [ "$APT_LISTS_FRESH" = 0 ]; then
+    apt-get update -qq >/dev/null || return 1
+    APT_LISTS_FRESH=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
 find_pg_bindir() {
   local d best="" best_ver=0
   if [ -n "${TASKFLOW_PG_BINDIR:-}" ] && [ -x "$TASKFLOW_PG_BINDIR/pg_ctl" ]; then echo "$TASKFLOW_PG_BINDIR"; return; fi
@@ -45,10 +58,9 @@ find_pg_bindir() {
 ensure_postgres() {
   local bindir; bindir="$(find_pg_bindir)"
   if [ -z "$bindir" ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    if can_apt; then
       say "installing PostgreSQL server and tools from Debian (apt-get install postgresql postgresql-contrib)"
-      apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-contrib >/dev/null \
-        || die "apt-get could not install PostgreSQL"
+      apt_install postgresql postgresql-contrib || die "apt-get could not install PostgreSQL"
       # Debian starts its own cluster on 5432; TaskFlow manages its own clusters and needs none.
       bindir="$(find_pg_bindir)"
     fi
@@ -71,6 +83,18 @@ ensure_node_modules() {
     (cd "$TASKFLOW_ROOT" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed"
     touch "$stamp"
   fi
+}
+
+# What only the test suite needs, not the server: wapiti, the web vulnerability scanner that
+# test/security/wapiti.test.ts runs against a live server. scripts/test.sh calls this.
+ensure_test_tools() {
+  command -v wapiti >/dev/null 2>&1 && return
+  if can_apt; then
+    say "installing wapiti, the web vulnerability scanner of the security tests (apt-get install wapiti)"
+    apt_install wapiti || die "apt-get could not install wapiti"
+  fi
+  command -v wapiti >/dev/null 2>&1 \
+    || die "wapiti 3.0 (web vulnerability scanner; test/security/wapiti.test.ts runs it) is not installed. On Debian 12: sudo apt-get install wapiti (or run this script as root); elsewhere: pipx install wapiti3==3.0.4. Then run again."
 }
 
 ensure_node

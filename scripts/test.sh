@@ -4,5 +4,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/bootstrap.sh
 source scripts/bootstrap.sh
+ensure_test_tools
 echo "node $(node --version), PostgreSQL tools in $TASKFLOW_PG_BINDIR" >&2
 npm test

@@ -3,6 +3,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import Type from 'typebox';
 import Value from 'typebox/value';
+import { TENANT_CONNECTION_LIMIT } from './platform/tenants/provision.ts';
 
 const Mode = Type.Union([Type.Literal('saas'), Type.Literal('onprem')]);
 const LogLevel = Type.Union([
@@ -38,6 +39,24 @@ export const ConfigSchema = Type.Object(
         /** Seconds a client is told to wait (Retry-After) when its tenant is suspended or busy. */
         retryAfterSeconds: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
         trustProxy: Type.Boolean({ default: false }),
+        tls: Type.Object(
+          {
+            /**
+             * self-signed: HTTPS with a certificate for the base domain and *.localhost made on first start;
+             * files: HTTPS with certFile and keyFile; proxy: plain HTTP behind a TLS-terminating proxy
+             * (needs trustProxy; requests it did not mark https are redirected); off: plain HTTP only
+             * (API tokens work, browsers cannot sign in).
+             */
+            mode: Type.Union([Type.Literal('self-signed'), Type.Literal('files'), Type.Literal('proxy'), Type.Literal('off')], { default: 'self-signed' }),
+            certFile: Type.Optional(Type.String({ minLength: 1 })),
+            keyFile: Type.Optional(Type.String({ minLength: 1 })),
+            /** The HTTPS port (self-signed and files); server.port then only redirects to it. */
+            port: Type.Integer({ minimum: 0, maximum: 65535, default: 8443 }),
+            /** Strict-Transport-Security max-age; 0 sends none. Never sent with a self-signed certificate. */
+            hstsMaxAgeSeconds: Type.Integer({ minimum: 0, maximum: 63_072_000, default: 31_536_000 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -159,6 +178,10 @@ const ENV_KEYS: Record<string, string> = {
   TASKFLOW_BODY_LIMIT_BYTES: 'server.bodyLimitBytes',
   TASKFLOW_REQUEST_TIMEOUT_MS: 'server.requestTimeoutMs',
   TASKFLOW_TRUST_PROXY: 'server.trustProxy',
+  TASKFLOW_TLS_MODE: 'server.tls.mode',
+  TASKFLOW_TLS_CERT_FILE: 'server.tls.certFile',
+  TASKFLOW_TLS_KEY_FILE: 'server.tls.keyFile',
+  TASKFLOW_HTTPS_PORT: 'server.tls.port',
   TASKFLOW_PG_PORT: 'postgres.port',
   TASKFLOW_PG_BINDIR: 'postgres.binDir',
   TASKFLOW_PG_OS_USER: 'postgres.osUser',
@@ -264,6 +287,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     throw new ConfigError(`invalid configuration:\n  ${[...new Set(lines)].join('\n  ')}`);
   }
   const parsed = converted as ParsedConfig;
+  const crossField = crossFieldProblems(parsed).map((line) => line.replace(/^(\S+)/, (key) => describeKey(`/${key.replaceAll('.', '/')}`, source)));
+  if (crossField.length > 0) throw new ConfigError(`invalid configuration:\n  ${crossField.join('\n  ')}`);
   return { ...parsed, dataDir: resolve(parsed.dataDir), mode: parsed.mode ?? 'saas', logLevel: parsed.logLevel ?? 'info' };
 }
 
@@ -276,6 +301,28 @@ function refusePlainSecrets(raw: Record<string, unknown>, source: Source): void 
       `invalid configuration:\n  ${describeKey('/mail/smtp/password', source)}: passwords are not configuration values; set TASKFLOW_SMTP_PASSWORD or name a file in mail.smtp.passwordFile`,
     );
   }
+}
+
+/** Rules that tie keys together, each as `key: message`. */
+function crossFieldProblems(config: ParsedConfig): string[] {
+  const problems: string[] = [];
+  const tls = config.server.tls;
+  if (tls.mode === 'files') {
+    if (!tls.certFile) problems.push('server.tls.certFile: required when server.tls.mode is files');
+    if (!tls.keyFile) problems.push('server.tls.keyFile: required when server.tls.mode is files');
+  } else if (tls.certFile || tls.keyFile) {
+    problems.push(`server.tls.mode: is ${tls.mode}, so certFile and keyFile would be ignored; set it to files`);
+  }
+  if (tls.mode === 'proxy' && !config.server.trustProxy) {
+    problems.push('server.trustProxy: must be true when server.tls.mode is proxy (the proxy says which requests came over HTTPS)');
+  }
+  if (config.pools.perTenantMax > TENANT_CONNECTION_LIMIT) {
+    // PostgreSQL would refuse the connections above the role's limit (53300) while the pool counts on them.
+    problems.push(
+      `pools.perTenantMax: ${config.pools.perTenantMax} is more than the ${TENANT_CONNECTION_LIMIT} connections a tenant's login role may open (its CONNECTION LIMIT); use at most ${TENANT_CONNECTION_LIMIT}`,
+    );
+  }
+  return problems;
 }
 
 function describeKey(instancePath: string, source: Source): string {

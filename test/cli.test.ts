@@ -111,7 +111,7 @@ describe('managing tenants from the command line', () => {
     const tenant = JSON.parse(created.stdout) as { slug: string; apiToken: string; url: string; database: string };
     assert.equal(tenant.slug, 'acme');
     assert.equal(tenant.database, 'tenant_acme');
-    assert.equal(tenant.url, 'http://acme.localhost:8080/');
+    assert.equal(tenant.url, 'https://acme.localhost:8443/');
     assert.match(tenant.apiToken, /^tf_/);
 
     const list = await runCli(['tenant', 'list', '--json'], { env });
@@ -152,12 +152,34 @@ describe('managing tenants from the command line', () => {
     assert.match(dup.stderr, /already exists/);
   });
 
+  test('the first owner gets a setup link by mail, never on the terminal', async () => {
+    const created = await runCli(['tenant', 'create', 'owned', '--owner-email', 'Boss@Owned.example'], { env });
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stderr, /setup link for the first owner sent to Boss@Owned\.example/);
+    assert.doesNotMatch(created.stdout + created.stderr, /token=/, 'the link is not printed');
+    const mail = await runCli(['mail', 'show', 'latest', '--json'], { env });
+    assert.equal(mail.code, 0, mail.stderr);
+    const message = JSON.parse(mail.stdout) as { to: string; subject: string; text: string };
+    assert.equal(message.to, 'boss@owned.example');
+    assert.match(message.text, /https:\/\/owned\.localhost:8443\/invitation#token=[A-Za-z0-9_-]{43}/);
+
+    const again = await runCli(['tenant', 'setup-link', 'owned', '--email', 'boss@owned.example', '--json'], { env });
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal((JSON.parse(again.stdout) as { role: string; status: string }).role, 'owner');
+    const bad = await runCli(['tenant', 'setup-link', 'owned', '--email', 'not-an-address'], { env });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /not valid/);
+    const badCreate = await runCli(['tenant', 'create', 'never', '--owner-email', 'bоss@owned.example'], { env });
+    assert.equal(badCreate.code, 2, 'a look-alike address is refused before anything is made');
+    assert.equal((await runCli(['tenant', 'show', 'never'], { env })).code, 3);
+  });
+
   test('migrate reports every tenant, as a table or JSON', async () => {
     const r = await runCli(['tenant', 'migrate', '--json'], { env });
     assert.equal(r.code, 0, r.stderr);
     const report = JSON.parse(r.stdout) as { failed: number; results: { slug: string; outcome: string }[] };
     assert.equal(report.failed, 0);
-    assert.deepEqual(report.results.map((x) => [x.slug, x.outcome]), [['twice', 'up-to-date']]);
+    assert.deepEqual(report.results.map((x) => [x.slug, x.outcome]).sort(), [['owned', 'up-to-date'], ['twice', 'up-to-date']]);
     const dry = await runCli(['tenant', 'migrate', '--dry-run', '--concurrency', '0'], { env });
     assert.equal(dry.code, 2);
     assert.match(dry.stderr, /--concurrency must be a whole number/);

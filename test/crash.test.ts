@@ -49,10 +49,11 @@ interface Started {
 }
 
 /** Starts `taskflow start --demo` and waits until it says it is running. */
-async function start(port: number): Promise<Started> {
+/** Starts the server on an HTTPS port and a plain HTTP (redirect) port. */
+async function start(port: number, httpPort: number): Promise<Started> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TASKFLOW_')) env[k] = v;
-  const child = spawn(process.execPath, [TASKFLOW_BIN, 'start', '--demo', '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn'], {
+  const child = spawn(process.execPath, [TASKFLOW_BIN, 'start', '--demo', '--https-port', String(port), '--port', String(httpPort), '--data-dir', dataDir, '--log-level', 'warn'], {
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -104,19 +105,25 @@ function exited(child: ChildProcess): Promise<number | null> {
 
 test('kill -9 of TaskFlow and PostgreSQL loses no acknowledged write; SIGTERM stops cleanly', { timeout: 240_000 }, async () => {
   const port = await freePort();
-  const first = await start(port);
+  const httpPort = await freePort();
+  const first = await start(port, httpPort);
   assert.ok(first.token, 'the first start prints the demo API token');
   const auth = { authorization: `Bearer ${first.token}` };
   const host = `demo.localhost:${port}`;
+  // The server's own certificate authority, made on the first start: requests check the chain and the name.
+  const ca = readFileSync(join(dataDir, 'tls', 'ca.crt'), 'utf8');
+  const redirected = await request({ port: httpPort, host: `demo.localhost:${httpPort}`, path: '/api/projects?x=1' });
+  assert.equal(redirected.status, 308, 'plain HTTP only redirects');
+  assert.equal(redirected.headers.location, `https://demo.localhost:${port}/api/projects?x=1`);
 
-  const projects = await request({ port, host, path: '/api/projects', headers: auth });
+  const projects = await request({ port, ca, host, path: '/api/projects', headers: auth });
   assert.equal(projects.status, 200, projects.text);
   const projectId = (projects.json() as { items: { id: string }[] }).items[0]?.id;
   assert.ok(projectId, 'the demo tenant has a project');
 
   const acknowledged: string[] = [];
   for (let i = 0; i < 40; i++) {
-    const res = await request({ port, host, method: 'POST', path: `/api/projects/${projectId}/tasks`, headers: auth, body: { title: `written before the crash ${i}` } });
+    const res = await request({ port, ca, host, method: 'POST', path: `/api/projects/${projectId}/tasks`, headers: auth, body: { title: `written before the crash ${i}` } });
     assert.equal(res.status, 201, res.text);
     acknowledged.push((res.json() as { id: string }).id);
   }
@@ -130,10 +137,10 @@ test('kill -9 of TaskFlow and PostgreSQL loses no acknowledged write; SIGTERM st
   await waitUntilGone(pid);
   assert.ok(existsSync(join(pgData, 'postmaster.pid')), 'the crash left a stale postmaster.pid behind');
 
-  const second = await start(port);
+  const second = await start(port, httpPort);
   assert.equal(second.token, null, 'the demo tenant is not created twice');
   for (const id of acknowledged) {
-    const res = await request({ port, host, path: `/api/tasks/${id}`, headers: auth });
+    const res = await request({ port, ca, host, path: `/api/tasks/${id}`, headers: auth });
     assert.equal(res.status, 200, `acknowledged task ${id} survived the crash`);
   }
 
@@ -141,13 +148,13 @@ test('kill -9 of TaskFlow and PostgreSQL loses no acknowledged write; SIGTERM st
   second.child.kill('SIGKILL');
   await exited(second.child);
   const survivor = postmasterPid();
-  const third = await start(port);
+  const third = await start(port, httpPort);
   assert.equal(postmasterPid(), survivor, 'the running cluster was adopted, not restarted');
-  const again = await request({ port, host, path: `/api/tasks/${acknowledged[0]}`, headers: auth });
+  const again = await request({ port, ca, host, path: `/api/tasks/${acknowledged[0]}`, headers: auth });
   assert.equal(again.status, 200);
 
   // A second server on the same data directory is refused; it must not adopt (and later stop) this cluster.
-  const twice = await runCli(['start', '--data-dir', dataDir, '--port', String(await freePort())]);
+  const twice = await runCli(['start', '--data-dir', dataDir, '--port', String(await freePort()), '--https-port', String(await freePort())]);
   assert.equal(twice.code, 1);
   assert.match(twice.stderr, /already running from .* \(pid \d+\)/);
   assert.equal(postmasterPid(), survivor);

@@ -3,6 +3,8 @@
  * that lifecycle changes (suspend, resume, rename, token rotation) take effect through NOTIFY.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
@@ -57,9 +59,58 @@ describe('host names', () => {
     }
   });
 
+  test('a port outside 1–65535 names no tenant', async () => {
+    for (const host of ['acme.taskflow.test:99999', 'acme.taskflow.test:65536', 'acme.taskflow.test:0']) {
+      const res = await call(h.app, acme, '/api/projects', { host });
+      assert.equal(res.statusCode, 404, host);
+      assert.equal(problemCode(res), 'tenant-not-found', host);
+    }
+    assert.equal((await call(h.app, acme, '/api/projects', { host: 'acme.taskflow.test:65535' })).statusCode, 200);
+  });
+
   test('an unknown tenant is told apart from an unknown route only after the host resolves', async () => {
     const res = await call(h.app, acme, '/api/nothing', { host: 'nope.taskflow.test' });
     assert.equal(problemCode(res), 'tenant-not-found');
+  });
+});
+
+describe('more than one Host header', () => {
+  let app: FastifyInstance;
+  let port: number;
+
+  before(async () => {
+    app = await buildServer({ platform: h.tp.platform });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    port = (app.server.address() as AddressInfo).port;
+  });
+  after(async () => {
+    await app.close();
+  });
+
+  /** Sends raw header lines (Node's HTTP client cannot repeat Host) and returns the status line and body. */
+  async function rawRequest(lines: string[]): Promise<{ status: number; body: string }> {
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(`${lines.join('\r\n')}\r\nConnection: close\r\n\r\n`);
+    let text = '';
+    socket.setEncoding('utf8');
+    for await (const chunk of socket) text += String(chunk);
+    const [head = '', body = ''] = text.split('\r\n\r\n');
+    return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]), body };
+  }
+
+  test('is a 400 bad-request, on tenant routes and on routes served on any host', async () => {
+    for (const [path, hosts] of [
+      ['/api/projects', [acme.host, globex.host]],
+      ['/api/projects', [acme.host, acme.host]],
+      ['/healthz', ['localhost', acme.host]],
+    ] as const) {
+      const res = await rawRequest([`GET ${path} HTTP/1.1`, ...hosts.map((host) => `Host: ${host}`), `Authorization: Bearer ${acme.token}`]);
+      assert.equal(res.status, 400, `${path} ${hosts.join(' + ')}`);
+      assert.equal((JSON.parse(res.body) as { code: string }).code, 'bad-request');
+    }
+    const single = await rawRequest(['GET /api/projects HTTP/1.1', `Host: ${acme.host}`, `Authorization: Bearer ${acme.token}`]);
+    assert.equal(single.status, 200, single.body);
   });
 });
 
@@ -121,7 +172,8 @@ describe('tenant lifecycle through NOTIFY', () => {
     const suspended = await eventually(() => call(h.app, t, '/api/projects'), (r) => r.statusCode === 503);
     assert.equal(suspended.statusCode, 503);
     assert.equal(problemCode(suspended), 'tenant-suspended');
-    assert.equal(suspended.headers['retry-after'], String(h.tp.config.server.retryAfterSeconds));
+    // Suspension lasts until an operator resumes: an hour, not the few minutes of a transient 503.
+    assert.equal(suspended.headers['retry-after'], '3600');
     assert.doesNotMatch(suspended.body, /unpaid/, 'the operator reason stays internal');
 
     await resumeTenant({ platform: h.tp.platform, tenant: t.tenant, actor: 'test' });

@@ -35,6 +35,7 @@ interface ProblemBody {
   instance: string;
   code: string;
   errors?: { in: string; pointer: string; message: string }[];
+  currentVersion?: number;
 }
 
 let h: HttpTest;
@@ -111,6 +112,24 @@ describe('projects', () => {
     assertProblem(await call(h.app, acme, `/api/projects/${project.id}`, { method: 'PATCH', body: {} }), 'validation-failed');
   });
 
+  test('If-Match on a project fails the precondition rather than being ignored: projects have no versions', async () => {
+    const project = await createProject('IFP');
+    for (const [method, body] of [['PATCH', { name: 'changed' }], ['DELETE', undefined]] as const) {
+      for (const ifMatch of ['"1"', 'W/"1"', '"9999999999"']) {
+        const res = await call(h.app, acme, `/api/projects/${project.id}`, { method, body, headers: { 'if-match': ifMatch } });
+        const problem = assertProblem(res, 'precondition-failed');
+        assert.match(problem.detail, /projects have no versions/);
+      }
+    }
+    assert.equal((await call(h.app, acme, `/api/projects/${project.id}`)).json<Project>().name, 'IFP', 'nothing was changed');
+    const missing = '00000000-0000-4000-8000-000000000000';
+    assertProblem(await call(h.app, acme, `/api/projects/${missing}`, { method: 'PATCH', body: { name: 'x' }, headers: { 'if-match': '"1"' } }), 'not-found');
+    assertProblem(await call(h.app, acme, `/api/projects/${missing}`, { method: 'DELETE', headers: { 'if-match': '"1"' } }), 'not-found');
+    const any = await call(h.app, acme, `/api/projects/${project.id}`, { method: 'PATCH', body: { name: 'changed' }, headers: { 'if-match': '*' } });
+    assert.equal(any.statusCode, 200, 'If-Match: * only asks that the project exists');
+    assert.equal((await call(h.app, acme, `/api/projects/${project.id}`, { method: 'DELETE', headers: { 'if-match': '*' } })).statusCode, 204);
+  });
+
   test('DELETE answers 204 and takes the tasks with it', async () => {
     const project = await createProject('DEL');
     const task = await createTask(project.id, { title: 'goes too' });
@@ -176,6 +195,35 @@ describe('tasks', () => {
     assert.equal(get.headers.etag, '"3"');
   });
 
+  test('a version too large to exist never matches: 412, not a database error', async () => {
+    const project = await createProject('BIGV');
+    const task = await createTask(project.id, { title: 'huge version' });
+    for (const [method, body] of [['PATCH', { title: 'x' }], ['DELETE', undefined]] as const) {
+      const res = await call(h.app, acme, `/api/tasks/${task.id}`, { method, body, headers: { 'if-match': '"9999999999"' } });
+      const problem = assertProblem(res, 'precondition-failed');
+      assert.equal(problem.currentVersion, 1);
+    }
+    const both = await call(h.app, acme, `/api/tasks/${task.id}`, { method: 'PATCH', body: { title: 'x' }, headers: { 'if-match': '"9999999999", "1"' } });
+    assert.equal(both.statusCode, 200, 'the version that can exist still counts');
+  });
+
+  test('a missing task is 404 whatever If-Match says', async () => {
+    const missing = '00000000-0000-4000-8000-000000000000';
+    for (const ifMatch of ['"1"', 'W/"1"', '3', '"abc"', '"9999999999"', '*']) {
+      assertProblem(await call(h.app, acme, `/api/tasks/${missing}`, { method: 'PATCH', body: { title: 'x' }, headers: { 'if-match': ifMatch } }), 'not-found');
+      assertProblem(await call(h.app, acme, `/api/tasks/${missing}`, { method: 'DELETE', headers: { 'if-match': ifMatch } }), 'not-found');
+    }
+  });
+
+  test('an If-Match naming no version in our form is 412 on a task that exists', async () => {
+    const project = await createProject('WEAK');
+    const task = await createTask(project.id, { title: 'weak' });
+    const res = await call(h.app, acme, `/api/tasks/${task.id}`, { method: 'DELETE', headers: { 'if-match': 'W/"1"' } });
+    const problem = assertProblem(res, 'precondition-failed');
+    assert.equal(problem.currentVersion, 1);
+    assert.match(problem.detail, /names no version/);
+  });
+
   test('DELETE honours If-Match too', async () => {
     const project = await createProject('DIF');
     const task = await createTask(project.id, { title: 'delete me' });
@@ -238,6 +286,23 @@ describe('pagination', () => {
     assertProblem(await call(h.app, acme, '/api/tasks?limit=ten'), 'validation-failed');
     assertProblem(await call(h.app, acme, '/api/tasks?status=blocked'), 'validation-failed');
     assertProblem(await call(h.app, acme, '/api/tasks?colour=red'), 'validation-failed');
+  });
+
+  test('limit must be written as plain decimal digits: fractions, exponents and hex are refused, not rounded', async () => {
+    for (const limit of ['2.5', '1e1', '0x2', '100.5', '%2B5', '']) {
+      const body = assertProblem(await call(h.app, acme, `/api/tasks?limit=${limit}`), 'validation-failed');
+      assert.deepEqual(body.errors, [{ in: 'querystring', pointer: '/limit', message: 'must be a whole number written in decimal digits' }], limit);
+    }
+    assert.equal((await call(h.app, acme, '/api/tasks?limit=2')).statusCode, 200);
+  });
+
+  test('a value outside an enum is one error that names the allowed values', async () => {
+    const query = assertProblem(await call(h.app, acme, '/api/tasks?status=blocked'), 'validation-failed');
+    assert.deepEqual(query.errors, [{ in: 'querystring', pointer: '/status', message: 'must be one of: todo, in_progress, done' }]);
+    assert.equal(query.detail, 'querystring/status must be one of: todo, in_progress, done');
+    const project = await createProject('ENUM');
+    const body = assertProblem(await call(h.app, acme, `/api/projects/${project.id}/tasks`, { method: 'POST', body: { title: 'x', priority: 'asap' } }), 'validation-failed');
+    assert.deepEqual(body.errors, [{ in: 'body', pointer: '/priority', message: 'must be one of: low, medium, high, urgent' }]);
   });
 
   test('a cursor we did not make is a 400 invalid-cursor', async () => {
@@ -337,5 +402,15 @@ describe('routes on any host', () => {
     }
     assertProblem(await h.app.inject({ url: '/problems/no-such-code', headers: { host: 'localhost' } }), 'not-found');
     assertProblem(await h.app.inject({ url: '/problems/__proto__', headers: { host: 'localhost' } }), 'not-found');
+  });
+
+  test('a problem description may be cached; a 404 for an unknown code may not', async () => {
+    const known = await h.app.inject({ url: '/problems/not-found', headers: { host: 'localhost' } });
+    assert.equal(known.headers['cache-control'], 'public, max-age=86400');
+    for (const url of ['/problems/no-such-code', '/problems/Not-A-Code', '/problems/%E0%A4%A']) {
+      const res = await h.app.inject({ url, headers: { host: 'localhost' } });
+      assert.ok(res.statusCode >= 400, url);
+      assert.equal(res.headers['cache-control'], 'no-store', url);
+    }
   });
 });

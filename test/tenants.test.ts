@@ -7,6 +7,7 @@ import pg from 'pg';
 import { AppError } from '../src/errors.ts';
 import { maintenanceDb } from '../src/platform/control-plane.ts';
 import { clientConfig, withAdminClient } from '../src/platform/postgres/connection.ts';
+import { createLogger } from '../src/platform/log.ts';
 import { tenantDbPassword } from '../src/platform/tenants/credentials.ts';
 import { renameTenant, requireTenant, resumeTenant, suspendTenant } from '../src/platform/tenants/lifecycle.ts';
 import { createTenant, deleteTenant } from '../src/platform/tenants/provision.ts';
@@ -112,6 +113,26 @@ describe('creating a tenant', () => {
       assert.equal(tenant.status, 'active');
     });
   }
+
+  test('a failure after the commit (the announcement) keeps the tenant: it is returned, not undone, and the failure is logged', async () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: 'warn', destination: { write: (line: string) => void lines.push(line) } });
+    const { tenant, apiToken } = await createTenant({ platform: { ...tp.platform, log }, slug: 'late-fail', actor: 'test', failAfter: 'commit' });
+    assert.equal(tenant.status, 'active');
+    assert.deepEqual(await leftovers('late-fail'), { databases: 1, roles: 2, records: 1 });
+    assert.equal((await requireTenant(tp.platform, 'late-fail')).status, 'active');
+    const token = await tp.platform.control.query('SELECT 1 FROM tenant_api_tokens WHERE tenant_id = $1', [tenant.id]);
+    assert.equal(token.rowCount, 1, 'the API token handed back is the one stored');
+    assert.match(apiToken, /^tf_/);
+    // The login role works: the tenant is usable as created.
+    const client = new pg.Client(
+      clientConfig(tp.platform.target, tenant.databaseName, { user: tenant.loginRole, password: tenantDbPassword(tp.platform.masterKey, tenant.id, tenant.credentialVersion) }),
+    );
+    await client.connect();
+    await client.end();
+    assert.ok(lines.some((line) => line.includes('announcing it failed') && line.includes('injected failure after commit')), lines.join(''));
+    assert.equal(lines.some((line) => line.includes('undoing')), false, 'nothing was undone');
+  });
 
   test('a database of the same name that is not ours is refused and left untouched', async () => {
     await withAdminClient(tp.platform.target, maintenanceDb(tp.platform.target), (admin) => admin.query('CREATE DATABASE tenant_stranger'));

@@ -75,10 +75,45 @@ function isFastifyError(err: unknown): err is FastifyError {
   return err instanceof Error && typeof (err as { code?: unknown }).code === 'string';
 }
 
+type ValidationError = FastifySchemaValidationError;
+
+function isBranchOf(error: ValidationError, union: ValidationError): boolean {
+  return error !== union && error.instancePath === union.instancePath && error.schemaPath.startsWith(`${union.schemaPath}/anyOf/`);
+}
+
+/** What a union allows, from the errors of its branches: `must be one of: todo, done`, `must be string or null`. */
+function allowedByBranches(branches: ValidationError[]): string | null {
+  if (branches.length === 0) return null;
+  if (branches.every((b) => b.keyword === 'const')) {
+    const values = branches.map((b) => (b.params as { allowedValue?: unknown }).allowedValue);
+    return `must be one of: ${values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ')}`;
+  }
+  if (branches.every((b) => b.keyword === 'type')) return `must be ${branches.map((b) => String((b.params as { type?: unknown }).type)).join(' or ')}`;
+  return [...new Set(branches.map((b) => b.message ?? 'is not valid'))].join(', or ');
+}
+
+/**
+ * A value that matched no branch of a union (an enum is a union of constants) is reported by the
+ * validator once per branch and once more for the union; this makes it one error naming what is
+ * allowed.
+ */
+function mergeUnionErrors(errors: readonly ValidationError[]): ValidationError[] {
+  const unions = errors.filter((e) => e.keyword === 'anyOf');
+  const out: ValidationError[] = [];
+  for (const e of errors) {
+    if (e.keyword === 'anyOf') {
+      out.push({ ...e, message: allowedByBranches(errors.filter((b) => isBranchOf(b, e))) ?? e.message });
+    } else if (!unions.some((union) => isBranchOf(e, union))) {
+      out.push(e);
+    }
+  }
+  return out;
+}
+
 /** Turns validator output into field errors with JSON pointers a client can act on. */
 export function fieldErrors(where: string, errors: readonly FastifySchemaValidationError[]): FieldError[] {
   const out: FieldError[] = [];
-  for (const e of errors) {
+  for (const e of mergeUnionErrors(errors)) {
     const params = e.params as { additionalProperties?: unknown; requiredProperties?: unknown };
     if (e.keyword === 'boolean') continue; // TypeBox repeats each additionalProperties error this way
     if (e.keyword === 'additionalProperties' && Array.isArray(params.additionalProperties)) {

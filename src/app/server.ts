@@ -4,6 +4,8 @@
  * the tenant pools and the resolver's LISTEN connection; the platform itself stays open.
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { TlsMaterial } from '../platform/tls/certificates.ts';
+import { hstsValue, httpsServerFactory, installProxyRedirect } from './https.ts';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { TenantPools } from '../platform/postgres/tenant-pools.ts';
 import type { Platform } from '../platform/platform.ts';
@@ -28,6 +30,8 @@ import fastifyCookie from '@fastify/cookie';
 
 export interface BuildServerOptions {
   platform: Pick<Platform, 'config' | 'control' | 'target' | 'masterKey' | 'log'>;
+  /** Serve HTTPS with this certificate (see platform/tls); plain HTTP without. */
+  tls?: TlsMaterial | null;
 }
 
 /** What buildServer adds beyond Fastify, for operators and tests. */
@@ -80,10 +84,10 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: serverConfig.bodyLimitBytes,
     requestTimeout: serverConfig.requestTimeoutMs,
-    handlerTimeout: serverConfig.requestTimeoutMs,
     trustProxy: serverConfig.trustProxy,
     // Shutdown answers arrive as problems through our own hook (see plugins/shutdown.ts).
     return503OnClosing: false,
+    ...(options.tls ? { serverFactory: httpsServerFactory(options.tls, serverConfig.baseDomain) } : {}),
     ajv: AJV_OPTIONS,
     // Errors found before routing (a malformed URL) skip every hook, so headers are set here.
     frameworkErrors: (error, request, reply) => {
@@ -96,12 +100,13 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
   try {
     await resolver.start();
     installResponseLog(app);
-    installSecurityHeaders(app);
+    installSecurityHeaders(app, { hsts: hstsValue(platform.config) });
     installErrors(app, { retryAfterSeconds });
     installValidation(app);
     installBodyLimits(app);
     installShutdown(app, { resolver, pools, retryAfterSeconds, background: accounts.background });
-    installTenancy(app, { resolver, pools, baseDomain: serverConfig.baseDomain, retryAfterSeconds });
+    installProxyRedirect(app, platform.config);
+    installTenancy(app, { resolver, pools, baseDomain: serverConfig.baseDomain, retryAfterSeconds, requestTimeoutMs: serverConfig.requestTimeoutMs });
     installRateLimits(app, platform.config.rateLimits);
     installHealth(app, { control: platform.control });
     installProblemDocs(app);

@@ -6,6 +6,7 @@ import { dbCommand } from './db.ts';
 import { mailCommand } from './mail.ts';
 import { startCommand } from './start.ts';
 import { tenantCommand } from './tenant.ts';
+import { scanCommand } from './scan.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 
 /** Exit codes: 0 ok, 1 failed, 2 bad usage or configuration, 3 not found, 4 conflict. */
@@ -26,7 +27,7 @@ export function buildProgram(): Command {
     .version(packageJson.version)
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
-  for (const command of [startCommand(), tenantCommand(), dbCommand(), mailCommand()]) program.addCommand(command);
+  for (const command of [startCommand(), tenantCommand(), dbCommand(), mailCommand(), scanCommand()]) program.addCommand(command);
   const overrideAll = (cmd: Command): void => {
     cmd.exitOverride();
     cmd.commands.forEach(overrideAll);

@@ -1,5 +1,8 @@
 /** `taskflow start`: the managed cluster (initialised on first run), the control plane and the HTTP server. */
+import type { Server } from 'node:http';
 import { Command } from 'commander';
+import { createRedirectServer } from '../app/https.ts';
+import { loadTls } from '../platform/tls/certificates.ts';
 import type { FastifyInstance } from 'fastify';
 import { createLogger } from '../platform/log.ts';
 import { openPlatform } from '../platform/platform.ts';
@@ -11,17 +14,39 @@ import { configFrom, withGlobalOptions, type GlobalOptions } from './context.ts'
 import { note } from './output.ts';
 import { tenantUrl } from '../platform/tenants/urls.ts';
 
-type StartOptions = GlobalOptions & { demo?: boolean; host?: string; port?: string; baseDomain?: string };
+type StartOptions = GlobalOptions & { demo?: boolean; host?: string; port?: string; httpsPort?: string; tls?: string; baseDomain?: string };
+
+function boundPort(address: ReturnType<Server['address']>, fallback: number): number {
+  return address && typeof address === 'object' ? address.port : fallback;
+}
+
+function listenRedirect(server: Server, host: string, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
 
 export function startCommand(): Command {
   return withGlobalOptions(new Command('start'))
     .description('start TaskFlow: PostgreSQL (initialised on first run unless --database-url), then the server')
     .option('--demo', "create a 'demo' tenant with sample data if there is none, and print its URL")
     .option('--host <address>', 'address to listen on (env TASKFLOW_HOST; default 127.0.0.1)')
-    .option('--port <port>', 'port to listen on (env TASKFLOW_PORT; default 8080)')
+    .option('--port <port>', 'plain HTTP port, which only redirects to HTTPS unless --tls off (env TASKFLOW_PORT; default 8080)')
+    .option('--https-port <port>', 'HTTPS port (env TASKFLOW_HTTPS_PORT; default 8443)')
+    .option('--tls <mode>', 'self-signed, files, proxy or off (env TASKFLOW_TLS_MODE; default self-signed)')
     .option('--base-domain <domain>', 'tenants are served at <slug>.<base-domain> (env TASKFLOW_BASE_DOMAIN; default localhost)')
     .action(async (opts: StartOptions) => {
-      const config = configFrom(opts, { 'server.host': opts.host, 'server.port': opts.port, 'server.baseDomain': opts.baseDomain });
+      const config = configFrom(opts, {
+        'server.host': opts.host,
+        'server.port': opts.port,
+        'server.baseDomain': opts.baseDomain,
+        'server.tls.port': opts.httpsPort,
+        'server.tls.mode': opts.tls,
+      });
       const log = createLogger({ level: config.logLevel });
       // Loaded here so that other commands do not pay for the HTTP stack.
       const { buildServer } = await import('../app/server.ts');
@@ -31,6 +56,7 @@ export function startCommand(): Command {
       const platform = await openPlatform(config, { log, initialise: true });
       let mail: MailService | null = null;
       let server: FastifyInstance | null = null;
+      let redirect: Server | null = null;
       let stopping = false;
       const stop = async (signal: string) => {
         if (stopping) {
@@ -40,6 +66,7 @@ export function startCommand(): Command {
         stopping = true;
         log.info({ signal }, 'shutting down');
         try {
+          redirect?.close();
           await server?.close();
           await mail?.close();
           await platform.close({ stopCluster: true });
@@ -59,22 +86,30 @@ export function startCommand(): Command {
         const demo = opts.demo ? await ensureDemoTenant(platform) : null;
         // The first start of the demo also mails its owner a setup link (to the local mailbox without SMTP).
         if (demo?.apiToken) await issueSetupLink({ platform, tenant: demo.tenant, email: DEMO_OWNER_EMAIL, operator: 'system:demo' });
-        server = await buildServer({ platform });
-        await server.listen({ host: config.server.host, port: config.server.port });
-        const address = server.server.address();
-        const port = address && typeof address === 'object' ? address.port : config.server.port;
-        const shown = { ...config, server: { ...config.server, port } };
+        const tls = await loadTls(config, log);
+        server = await buildServer({ platform, tls });
+        const { host } = config.server;
+        await server.listen({ host, port: tls ? config.server.tls.port : config.server.port });
+        const mainPort = boundPort(server.server.address(), tls ? config.server.tls.port : config.server.port);
+        if (tls) redirect = await listenRedirect(createRedirectServer({ baseDomain: config.server.baseDomain, httpsPort: mainPort }), host, config.server.port);
+        const listening = tls ? { tlsPort: mainPort } : { port: mainPort };
         note(`TaskFlow is running (data in ${config.dataDir}; PostgreSQL ${platform.cluster ? `managed on port ${platform.target.port}` : `at ${platform.target.host}:${platform.target.port}`}).`);
+        if (tls) {
+          const trust = tls.issuer ? `certificates from the local authority ${tls.issuer.certPath}: trust it once` : tls.certPath;
+          note(`HTTPS on ${host}:${mainPort} (${trust}); HTTP on port ${config.server.port} only redirects.`);
+        }
         if (demo) {
-          note(`Demo tenant: ${tenantUrl(shown, demo.tenant.slug)}`);
+          const url = tenantUrl(config, demo.tenant.slug, listening);
+          const cacert = tls?.issuer ? `--cacert ${tls.issuer.certPath} ` : '';
+          note(`Demo tenant: ${url}`);
           if (demo.apiToken) {
-            note(`Demo API token (shown once): ${demo.apiToken}\n  try: curl -H 'Authorization: Bearer ${demo.apiToken}' ${tenantUrl(shown, demo.tenant.slug)}api/tasks`);
+            note(`Demo API token (shown once): ${demo.apiToken}\n  try: curl ${cacert}-H 'Authorization: Bearer ${demo.apiToken}' ${url}api/tasks`);
             note(`Demo owner ${DEMO_OWNER_EMAIL}: a one-time setup link was mailed; read it with 'npx taskflow mail show latest'`);
-          }
-          else note(`  (its API token was printed on first start; 'taskflow tenant token demo' issues a new one)`);
+          } else note(`  (its API token was printed on first start; 'taskflow tenant token demo' issues a new one)`);
         }
         note('Press Ctrl-C to stop.');
       } catch (err) {
+        redirect?.close();
         await server?.close().catch(() => undefined);
         await mail?.close().catch(() => undefined);
         await platform.close({ stopCluster: true }).catch(() => undefined);

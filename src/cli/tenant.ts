@@ -10,7 +10,14 @@ import { migrateTenants, type TenantRolloutResult } from '../platform/tenants/ro
 import type { Config } from '../config.ts';
 import { tenantUrl } from '../platform/tenants/urls.ts';
 import { issueSetupLink } from '../app/accounts/setup.ts';
+import { deliverQueuedMail } from '../platform/mail/index.ts';
 import { normaliseEmail } from '../platform/accounts/email.ts';
+
+/** Delivers queued mail now; says whether it went out or waits for the server (SMTP unreachable). */
+async function sentOrQueued(platform: Parameters<typeof deliverQueuedMail>[0]): Promise<string> {
+  const pass = await deliverQueuedMail(platform);
+  return pass.sent > 0 && pass.retrying === 0 ? 'sent' : 'queued (the running server retries delivery)';
+}
 
 /** Refuses a malformed address before anything is done (exit 2). */
 function assertEmail(address: string): void {
@@ -61,7 +68,7 @@ export function tenantCommand(): Command {
         const ms = Math.round(performance.now() - started);
         if (opts.ownerEmail !== undefined) {
           await issueSetupLink({ platform, tenant: t, email: opts.ownerEmail, operator: cliActor() });
-          note(`setup link for the first owner sent to ${opts.ownerEmail}`);
+          note(`setup link for the first owner ${await sentOrQueued(platform)} to ${opts.ownerEmail}`);
         }
         if (opts.json) printJson({ ...tenantJson(platform.config, t), apiToken, createdInMs: ms });
         else {
@@ -118,8 +125,9 @@ export function tenantCommand(): Command {
       assertEmail(opts.email);
       await withPlatform(opts, async (platform) => {
         const invitation = await issueSetupLink({ platform, tenant: await requireTenant(platform, slug), email: opts.email, operator: cliActor() });
+        const how = await sentOrQueued(platform);
         if (opts.json) printJson(invitation);
-        else note(`setup link sent to ${invitation.email}; it works once, until ${invitation.expiresAt}`);
+        else note(`setup link ${how} to ${invitation.email}; it works once, until ${invitation.expiresAt}`);
       });
     });
 

@@ -1,5 +1,6 @@
 /** Plain HTTP requests to a server on loopback, with any Host header (fetch cannot set Host). */
 import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 
 export interface HttpResponse {
   status: number;
@@ -17,13 +18,18 @@ export function request(options: {
   headers?: Record<string, string>;
   body?: unknown;
   timeoutMs?: number;
+  /** Speak HTTPS, trusting this CA certificate (PEM) and checking the certificate names the host. */
+  ca?: string;
 }): Promise<HttpResponse> {
   const body = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
   const headers: Record<string, string> = { host: options.host, ...options.headers };
   if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
   return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      { host: '127.0.0.1', port: options.port, method: options.method ?? 'GET', path: options.path, headers, timeout: options.timeoutMs ?? 30_000 },
+    const common = { host: '127.0.0.1', port: options.port, method: options.method ?? 'GET', path: options.path, headers, timeout: options.timeoutMs ?? 30_000 };
+    const send = options.ca === undefined ? httpRequest : httpsRequest;
+    const tls = options.ca === undefined ? {} : { ca: options.ca, servername: options.host.replace(/:\d+$/, '') };
+    const req = send(
+      { ...common, ...tls },
       (res) => {
         let text = '';
         res.setEncoding('utf8');

@@ -3,7 +3,7 @@
  * server process to deliver what is queued.
  */
 import type { Platform } from '../platform.ts';
-import { MailWorker, type MailWorkerOptions } from './outbox.ts';
+import { MailWorker, type MailWorkerOptions, type PassResult } from './outbox.ts';
 import { createTransport, type MailTransport, type TransportOptions } from './transport.ts';
 
 export { enqueueMail, outboxSummary, MailWorker, MAIL_QUEUED_CHANNEL, type OutboxSummary, type PassResult } from './outbox.ts';
@@ -40,4 +40,18 @@ export async function startMail(platform: Pick<Platform, 'config' | 'control' | 
       transport.close();
     },
   };
+}
+
+/**
+ * One delivery pass outside the server, for commands that queue mail (`tenant create
+ * --owner-email`): what cannot be sent now stays queued for the running server's worker.
+ */
+export async function deliverQueuedMail(platform: Pick<Platform, 'config' | 'control' | 'log'>): Promise<PassResult> {
+  const transport = createTransport(platform.config.mail, platform.config.dataDir);
+  try {
+    const worker = new MailWorker({ control: platform.control, transport, log: platform.log.child({ component: 'mail' }) });
+    return await worker.runOnce();
+  } finally {
+    transport.close();
+  }
 }

@@ -1,11 +1,24 @@
 /**
- * One pg.Pool per tenant, kept in least-recently-used order, under one cap on open connections
+ * Connections to tenant databases, one small pool per tenant, under one cap on open connections
  * across all tenants.
  *
- * The lifecycle is built so eviction and use cannot race: `withTenantClient` takes a lease on the
- * pool entry synchronously, before its first await, and eviction only ever ends entries without a
- * lease, removing them from the map in the same tick. Once an entry is out of the map nobody can
- * lease it again, so a pool is never ended under a request or used after it was ended.
+ * Every connection is in exactly one state, and every change of state happens within one tick:
+ * opening → busy (handed to a request) ⇄ idle (parked, most recently used last) → closing. Only
+ * idle connections are ever evicted or expired, and a busy one belongs to one request until that
+ * request hands it back, so eviction cannot race with use. A pool entry is leased synchronously,
+ * before the request's first await; `drop` takes the entry out of the map at once (nobody can lease
+ * it again), closes its idle connections and closes the others as their requests finish.
+ *
+ * Under the cap, connections go where they are needed without wasting handshakes:
+ * - a connection handed back goes straight to a request of the same tenant that waits for one;
+ * - a tenant's share of the cap adapts: `maxConnections ÷ tenants holding connections` (at least 1,
+ *   at most `perTenantMax`). Beyond its share a tenant only takes slots that are free; a tenant above
+ *   its share gives a connection it hands back to a tenant waiting below its share, not to its own
+ *   queue, and only its idle connections may be evicted for a tenant that already has one;
+ * - to make room, the least recently used idle connection is closed (above-share tenants' first), not
+ *   the one just handed back; a tenant with no connection at all may evict anyone's idle one;
+ * - a slot counts as used until PostgreSQL has let its connection go (the cap is what PostgreSQL
+ *   sees), and a connection already closing is counted as room on its way rather than evicting another.
  */
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -107,6 +120,7 @@ export interface TenantPoolsOptions {
   /** Cap on open connections to tenant databases across all tenants. */
   maxConnections: number;
   perTenantMax: number;
+  /** An idle connection is closed after this long unused. */
   idleMs: number;
   /** How long a request waits for a connection before it is answered 503 server-busy. */
   acquireTimeoutMs: number;
@@ -114,13 +128,43 @@ export interface TenantPoolsOptions {
   retryAfterSeconds: number;
 }
 
+type ConnectionState = 'opening' | 'busy' | 'idle' | 'closing';
+
+interface TenantConnection {
+  client: pg.Client;
+  entry: PoolEntry;
+  state: ConnectionState;
+  /** The connection failed (socket error, server ended it): it must not serve another request. */
+  lost: boolean;
+  /** Whether it still holds its global slot: until PostgreSQL has let the connection go. */
+  holdsSlot: boolean;
+  /** Closes it once it has been idle for idleMs; set only while idle. */
+  idleTimer: NodeJS.Timeout | null;
+}
+
+interface Waiter {
+  entry: PoolEntry;
+  resolve: (connection: TenantConnection) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
 interface PoolEntry {
   tenantId: string;
+  slug: string;
   /** What the pool connects with; a different value means the tenant's credentials moved on. */
   identity: string;
-  pool: pg.Pool;
+  config: pg.ClientConfig;
+  /** Most recently used last. Empty whenever `waiters` is not: an idle connection serves at once. */
+  idle: TenantConnection[];
+  busy: number;
+  opening: number;
+  /** Requests waiting for a connection, first come first served. */
+  waiters: Set<Waiter>;
   leases: number;
-  /** Out of the map: ends as soon as its last lease is returned. */
+  /** Counted among the tenants that hold or want connections (the divisor of the fair share). */
+  holding: boolean;
+  /** Out of the map: serves the requests that leased it, then closes every connection it has. */
   retired: boolean;
 }
 
@@ -134,18 +178,21 @@ export interface TenantPoolStats {
 export class TenantPools {
   readonly #options: TenantPoolsOptions;
   readonly #slots: ConnectionSlots;
-  /** Insertion order is recency order: a lease moves the entry to the end. */
   readonly #entries = new Map<string, PoolEntry>();
-  readonly #ending = new Set<Promise<void>>();
-  readonly #SlottedClient: typeof pg.Client;
+  /** Every idle connection of every tenant, least recently used first: the eviction order. */
+  readonly #idle = new Set<TenantConnection>();
+  /** Entries with waiting requests, in turn: one that gets a new connection goes to the back. */
+  readonly #waiting = new Set<PoolEntry>();
   readonly #sweepTimer: NodeJS.Timeout;
+  /** Connections told to close that still hold their slot: room that is on its way. */
+  #closing = 0;
+  #holdingEntries = 0;
   #leased = 0;
   #closed = false;
 
   constructor(options: TenantPoolsOptions) {
     this.#options = options;
     this.#slots = new ConnectionSlots(options.maxConnections);
-    this.#SlottedClient = slottedClientClass((timeoutMs) => this.#acquireSlot(timeoutMs), options.acquireTimeoutMs);
     this.#sweepTimer = setInterval(() => {
       this.sweep();
     }, Math.max(1_000, options.idleMs));
@@ -156,46 +203,39 @@ export class TenantPools {
    * Runs `fn` with a connection to the tenant's own database, as its login role. The connection
    * goes back to the pool afterwards (or is closed, if it broke or was left inside a transaction).
    */
-  async withTenantClient<T>(tenant: Tenant, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  async withTenantClient<T>(tenant: Tenant, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
     if (this.#closed) throw new AppError('server-busy', 'the server is shutting down', { headers: this.#retryAfter() });
     const entry = this.#lease(tenant);
     try {
-      const client = await this.#checkout(entry);
-      let broken: Error | null = null;
-      const onError = (err: Error) => {
-        broken = err;
-      };
-      client.on('error', onError);
+      const connection = await this.#checkout(entry);
       try {
-        return await fn(client);
+        return await fn(connection.client);
       } catch (err) {
-        if (isConnectionError(err)) broken = err as Error;
+        if (isConnectionError(err)) connection.lost = true;
         throw err;
       } finally {
-        client.removeListener('error', onError);
-        // A connection left in a transaction must not serve the next request; when others wait
-        // for a slot, closing this one hands them its slot instead of keeping it idle here.
-        const destroy = broken ?? (client.getTransactionStatus() !== 'I' || this.#slots.waiting > 0);
-        client.release(destroy);
+        // A connection left in a transaction must not serve the next request.
+        this.#checkin(connection, connection.client.getTransactionStatus() !== 'I');
       }
     } finally {
       this.#unlease(entry);
     }
   }
 
-  /** Drops a tenant's pool (or every pool, with '*'): at once if idle, else when its last request ends. */
+  /** Drops a tenant's pool (or every pool, with '*'): idle connections at once, the others when their requests end. */
   drop(tenantId: string): void {
     const entries = tenantId === '*' ? [...this.#entries.values()] : [this.#entries.get(tenantId)].filter((e) => e !== undefined);
     for (const entry of entries) this.#retire(entry);
   }
 
-  /** Ends pools that are idle and have no open connections left. */
+  /** Forgets pools that are not in use and have no connections left (idle ones close after idleMs). */
   sweep(): void {
     for (const entry of [...this.#entries.values()]) {
-      if (entry.leases === 0 && entry.pool.totalCount === 0) this.#retire(entry);
+      if (entry.leases === 0 && entry.busy + entry.opening + entry.idle.length === 0) this.#retire(entry);
     }
   }
 
+  /** Pools in the map, connections holding a slot (open, opening or closing), requests holding a lease. */
   stats(): TenantPoolStats {
     return { pools: this.#entries.size, openConnections: this.#slots.used, leased: this.#leased };
   }
@@ -205,8 +245,6 @@ export class TenantPools {
     this.#closed = true;
     clearInterval(this.#sweepTimer);
     this.drop('*');
-    while (this.#ending.size > 0) await Promise.all([...this.#ending]);
-    // pool.end() resolves once its clients are told to end, not once their sockets have closed.
     if (!(await this.#slots.drained(CLOSE_WAIT_MS))) {
       this.#options.log.warn({ open: this.#slots.used }, 'tenant connections still open after closing the pools');
     }
@@ -219,12 +257,10 @@ export class TenantPools {
       this.#retire(entry);
       entry = undefined;
     }
-    if (entry) {
-      this.#entries.delete(tenant.id);
-    } else {
-      entry = { tenantId: tenant.id, identity, pool: this.#newPool(tenant), leases: 0, retired: false };
+    if (!entry) {
+      entry = this.#newEntry(tenant, identity);
+      this.#entries.set(tenant.id, entry);
     }
-    this.#entries.set(tenant.id, entry);
     entry.leases++;
     this.#leased++;
     return entry;
@@ -233,82 +269,290 @@ export class TenantPools {
   #unlease(entry: PoolEntry): void {
     entry.leases--;
     this.#leased--;
-    if (entry.retired && entry.leases === 0) this.#end(entry);
+  }
+
+  #newEntry(tenant: Tenant, identity: string): PoolEntry {
+    const password = tenantDbPassword(this.#options.masterKey, tenant.id, tenant.credentialVersion);
+    return {
+      tenantId: tenant.id,
+      slug: tenant.slug,
+      identity,
+      config: clientConfig(this.#options.target, tenant.databaseName, { user: tenant.loginRole, password }),
+      idle: [],
+      busy: 0,
+      opening: 0,
+      waiters: new Set(),
+      leases: 0,
+      holding: false,
+      retired: false,
+    };
   }
 
   #retire(entry: PoolEntry): void {
     if (this.#entries.get(entry.tenantId) === entry) this.#entries.delete(entry.tenantId);
     if (entry.retired) return;
     entry.retired = true;
-    if (entry.leases === 0) this.#end(entry);
+    for (const connection of [...entry.idle]) this.#close(connection);
   }
 
-  #end(entry: PoolEntry): void {
-    const ending = entry.pool
-      .end()
-      .catch((err: unknown) => {
-        this.#options.log.warn({ err: (err as Error).message }, 'ending a tenant pool failed');
-      })
-      .finally(() => this.#ending.delete(ending));
-    this.#ending.add(ending);
-  }
-
-  #newPool(tenant: Tenant): pg.Pool {
-    const password = tenantDbPassword(this.#options.masterKey, tenant.id, tenant.credentialVersion);
-    const pool = new pg.Pool({
-      ...clientConfig(this.#options.target, tenant.databaseName, { user: tenant.loginRole, password }),
-      max: this.#options.perTenantMax,
-      idleTimeoutMillis: this.#options.idleMs,
-      Client: this.#SlottedClient,
-    });
-    pool.on('error', (err) => {
-      // An idle connection died (server restart, tenant dropped); the pool has already let it go.
-      this.#options.log.warn({ tenant: tenant.slug, err: err.message }, 'idle tenant connection lost');
-    });
-    return pool;
-  }
-
-  /** Waits for a connection from the entry's pool, bounded by acquireTimeoutMs. */
-  #checkout(entry: PoolEntry): Promise<pg.PoolClient> {
-    const connecting = entry.pool.connect();
-    return new Promise((resolve, reject) => {
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        reject(this.#busy());
-      }, this.#options.acquireTimeoutMs);
-      connecting.then(
-        (client) => {
-          clearTimeout(timer);
-          // Too late for the caller: give the connection straight back.
-          if (timedOut) client.release();
-          else resolve(client);
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          if (!timedOut) reject(err instanceof Error ? err : new Error(String(err)));
-        },
-      );
-    });
-  }
-
-  /** A slot for a new connection; under pressure, idle pools are evicted (least recently used first). */
-  async #acquireSlot(timeoutMs: number): Promise<() => void> {
-    const now = this.#slots.tryAcquire();
-    if (now) return now;
-    this.#evictIdle(this.#slots.waiting + 1);
-    return this.#slots.acquire(timeoutMs, () => this.#busy());
-  }
-
-  /** Ends idle pools until at least `wanted` connections are on their way to being closed. */
-  #evictIdle(wanted: number): void {
-    let freeing = 0;
-    for (const entry of [...this.#entries.values()]) {
-      if (freeing >= wanted) break;
-      if (entry.leases > 0 || entry.pool.totalCount === 0) continue;
-      freeing += entry.pool.totalCount;
-      this.#retire(entry);
+  /** An idle connection of the tenant at once, or a place in its queue until one is handed over. */
+  #checkout(entry: PoolEntry): Promise<TenantConnection> {
+    const idle = entry.idle.pop();
+    if (idle) {
+      this.#unpark(idle);
+      this.#markBusy(idle);
+      return Promise.resolve(idle);
     }
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        entry,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.#removeWaiter(waiter);
+          reject(this.#busy());
+        }, this.#options.acquireTimeoutMs),
+      };
+      entry.waiters.add(waiter);
+      this.#waiting.add(entry);
+      this.#refreshHolding(entry);
+      this.#grow();
+    });
+  }
+
+  /** Takes back a connection a request is done with, and decides who gets it next. */
+  #checkin(connection: TenantConnection, destroy: boolean): void {
+    const { entry } = connection;
+    entry.busy--;
+    this.#refreshHolding(entry);
+    if (destroy || connection.lost) {
+      this.#close(connection);
+    } else if (entry.waiters.size > 0 && !(this.#aboveShare(entry) && this.#anotherStarving(entry))) {
+      this.#handOver(connection);
+      return;
+    } else if (entry.retired || entry.waiters.size > 0) {
+      // Retired, or above its share while another tenant starves: the slot serves better elsewhere.
+      this.#close(connection);
+    } else {
+      this.#park(connection);
+    }
+    this.#grow();
+  }
+
+  /** Gives a connection to the first request waiting for its tenant. */
+  #handOver(connection: TenantConnection): void {
+    const { entry } = connection;
+    const waiter = entry.waiters.values().next().value;
+    if (!waiter) throw new Error('handOver needs a waiting request');
+    this.#removeWaiter(waiter);
+    clearTimeout(waiter.timer);
+    this.#markBusy(connection);
+    waiter.resolve(connection);
+  }
+
+  #removeWaiter(waiter: Waiter): void {
+    const { entry } = waiter;
+    entry.waiters.delete(waiter);
+    if (entry.waiters.size === 0) this.#waiting.delete(entry);
+    this.#refreshHolding(entry);
+  }
+
+  #markBusy(connection: TenantConnection): void {
+    connection.state = 'busy';
+    connection.entry.busy++;
+    this.#refreshHolding(connection.entry);
+  }
+
+  #park(connection: TenantConnection): void {
+    connection.state = 'idle';
+    connection.entry.idle.push(connection);
+    this.#idle.add(connection);
+    this.#refreshHolding(connection.entry);
+    connection.idleTimer = setTimeout(() => {
+      connection.idleTimer = null;
+      this.#close(connection);
+    }, this.#options.idleMs);
+    connection.idleTimer.unref();
+  }
+
+  /** Takes an idle connection out of both idle lists (its entry's and the global one). */
+  #unpark(connection: TenantConnection): void {
+    const { idle } = connection.entry;
+    const at = idle.indexOf(connection);
+    if (at >= 0) idle.splice(at, 1);
+    this.#idle.delete(connection);
+    if (connection.idleTimer) clearTimeout(connection.idleTimer);
+    connection.idleTimer = null;
+    this.#refreshHolding(connection.entry);
+  }
+
+  /** Closes a connection that no request holds; its slot comes back once PostgreSQL has let it go. */
+  #close(connection: TenantConnection): void {
+    if (connection.state === 'closing') return;
+    if (connection.state === 'idle') this.#unpark(connection);
+    connection.state = 'closing';
+    if (connection.holdsSlot) this.#closing++;
+    connection.client.end().catch(() => undefined);
+  }
+
+  /**
+   * Opens connections for tenants whose requests wait, in turn, as far as the cap allows: a free
+   * slot is taken up to perTenantMax; within the tenant's fair share, a connection already closing
+   * is counted on, or else an idle connection is evicted (see #evictFor).
+   */
+  #grow(): void {
+    if (this.#waiting.size === 0) return;
+    let roomOnItsWay = this.#closing;
+    for (const entry of [...this.#waiting]) {
+      let wanted = entry.waiters.size - entry.opening;
+      let held = entry.busy + entry.opening;
+      const share = this.#shareOf(entry);
+      while (wanted > 0 && held < this.#options.perTenantMax) {
+        const release = this.#slots.tryAcquire();
+        if (release) {
+          this.#open(entry, release);
+          // Round robin: the next free slot goes to the next tenant in line.
+          this.#waiting.delete(entry);
+          this.#waiting.add(entry);
+        } else if (held >= share) {
+          break;
+        } else if (roomOnItsWay > 0) {
+          roomOnItsWay--;
+        } else if (!this.#evictFor(entry, held)) {
+          // Every slot is in use by a request or opening: wait for one to be handed back.
+          if (this.#idle.size === 0) return;
+          break;
+        }
+        wanted--;
+        held++;
+      }
+    }
+  }
+
+  /**
+   * Closes an idle connection to make room for `needy`, least recently used first: one of a tenant
+   * above its share, or, for a tenant that holds no connection at all, anyone's. False if none may go.
+   */
+  #evictFor(needy: PoolEntry, held: number): boolean {
+    let fallback: TenantConnection | undefined;
+    for (const connection of this.#idle) {
+      const { entry } = connection;
+      if (entry === needy) continue;
+      if (entry.busy + entry.opening + entry.idle.length > this.#shareOf(entry)) {
+        this.#close(connection);
+        return true;
+      }
+      fallback ??= connection;
+    }
+    if (held > 0 || !fallback) return false;
+    this.#close(fallback);
+    return true;
+  }
+
+  /** A tenant's fair share of the cap: the cap divided among the tenants that hold or want connections. */
+  #shareOf(entry: PoolEntry): number {
+    const tenants = Math.max(1, this.#holdingEntries + (entry.holding ? 0 : 1));
+    return Math.max(1, Math.min(this.#options.perTenantMax, Math.floor(this.#slots.capacity / tenants)));
+  }
+
+  /** Whether the tenant holds more connections than its share, counting the one being handed back. */
+  #aboveShare(entry: PoolEntry): boolean {
+    return entry.busy + entry.opening + 1 > this.#shareOf(entry);
+  }
+
+  /** Whether another tenant waits for a connection while holding less than its share. */
+  #anotherStarving(except: PoolEntry): boolean {
+    for (const entry of this.#waiting) {
+      if (entry !== except && entry.waiters.size > entry.opening && entry.busy + entry.opening < this.#shareOf(entry)) return true;
+    }
+    return false;
+  }
+
+  #refreshHolding(entry: PoolEntry): void {
+    const holding = entry.busy + entry.opening + entry.idle.length + entry.waiters.size > 0;
+    if (holding === entry.holding) return;
+    entry.holding = holding;
+    this.#holdingEntries += holding ? 1 : -1;
+  }
+
+  /** Opens a connection for the entry on a slot already taken; it goes to the entry's first waiter. */
+  #open(entry: PoolEntry, releaseSlot: () => void): void {
+    const client = new pg.Client(entry.config);
+    const connection: TenantConnection = { client, entry, state: 'opening', lost: false, holdsSlot: true, idleTimer: null };
+    const freeSlot = () => {
+      if (!connection.holdsSlot) return;
+      connection.holdsSlot = false;
+      if (connection.state === 'closing') this.#closing--;
+      releaseSlot();
+      this.#grow();
+    };
+    // The socket's own 'end', listened to before pg's: the slot is free by the time anyone who
+    // waited for this connection to end hears about it.
+    client.connection.once('end', freeSlot);
+    client.once('end', freeSlot);
+    client.on('error', (err) => {
+      this.#lost(connection, err);
+    });
+    entry.opening++;
+    this.#refreshHolding(entry);
+    client.connect().then(
+      () => {
+        entry.opening--;
+        this.#refreshHolding(entry);
+        this.#opened(connection);
+      },
+      (err: unknown) => {
+        entry.opening--;
+        this.#refreshHolding(entry);
+        // The request this connection was for hears why first, so the free slot does not go to a
+        // retry for it. No session was made (the server refused it or was never reached), so the
+        // slot is free; pg has already let go of the socket or is about to.
+        this.#failed(entry, err instanceof Error ? err : new Error(String(err)));
+        freeSlot();
+        connection.state = 'closing';
+        this.#grow();
+      },
+    );
+  }
+
+  #opened(connection: TenantConnection): void {
+    const { entry } = connection;
+    if (connection.lost) {
+      this.#close(connection);
+      this.#grow();
+    } else if (entry.waiters.size > 0) {
+      this.#handOver(connection);
+    } else if (entry.retired || this.#closed) {
+      this.#close(connection);
+    } else {
+      // Its request gave up waiting; another request of the tenant, or an eviction, will use it.
+      this.#park(connection);
+      this.#grow();
+    }
+  }
+
+  /** A connection could not be opened: the first request not covered by another opening connection hears why. */
+  #failed(entry: PoolEntry, err: Error): void {
+    if (entry.waiters.size > entry.opening) {
+      const waiter = entry.waiters.values().next().value;
+      if (waiter) {
+        this.#removeWaiter(waiter);
+        clearTimeout(waiter.timer);
+        waiter.reject(err);
+      }
+    } else {
+      this.#options.log.warn({ tenant: entry.slug, err: err.message }, 'opening a tenant connection failed');
+    }
+  }
+
+  /** The server ended a connection or its socket failed; an idle one goes at once, a busy one when handed back. */
+  #lost(connection: TenantConnection, err: Error): void {
+    connection.lost = true;
+    if (connection.state !== 'idle') return;
+    // An idle connection died (server restart, tenant dropped): let it go.
+    this.#options.log.warn({ tenant: connection.entry.slug, err: err.message }, 'idle tenant connection lost');
+    this.#close(connection);
+    this.#grow();
   }
 
   #busy(): AppError {
@@ -318,46 +562,6 @@ export class TenantPools {
   #retryAfter(): Record<string, string> {
     return { 'Retry-After': String(this.#options.retryAfterSeconds) };
   }
-}
-
-/**
- * A pg.Client that holds a global slot for as long as its connection is open: taken before
- * connecting, given back exactly once when the connection ends or fails to open.
- */
-function slottedClientClass(acquireSlot: (timeoutMs: number) => Promise<() => void>, timeoutMs: number): typeof pg.Client {
-  class SlottedClient extends pg.Client {
-    override connect(): Promise<pg.Client>;
-    override connect(callback: (err: Error | null, client?: pg.Client) => void): void;
-    override connect(callback?: (err: Error | null, client?: pg.Client) => void): Promise<pg.Client> | undefined {
-      const connected = this.#connectWithSlot();
-      if (!callback) return connected;
-      connected.then(
-        (client) => {
-          callback(null, client);
-        },
-        (err: unknown) => {
-          callback(err as Error);
-        },
-      );
-      return undefined;
-    }
-
-    async #connectWithSlot(): Promise<pg.Client> {
-      const release = await acquireSlot(timeoutMs);
-      // The socket's own 'end', listened to before pg's: the slot is free by the time anyone who
-      // waited for this client to end (pool.end(), the pool's queue) hears about it.
-      this.connection.once('end', release);
-      this.once('end', release);
-      try {
-        await super.connect();
-      } catch (err) {
-        release();
-        throw err;
-      }
-      return this;
-    }
-  }
-  return SlottedClient;
 }
 
 const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03']);

@@ -1,7 +1,8 @@
 /**
  * Creating and deleting tenants. A create either finishes or leaves nothing behind: every step that
  * made something is undone in reverse order, and a create cut off by a crash is cleaned up by the next
- * attempt (the slug's advisory lock tells a dead creator from a live one).
+ * attempt (the slug's advisory lock tells a dead creator from a live one). Once the transaction that
+ * makes the tenant active has committed, nothing is undone: what fails after it is logged.
  */
 import type pg from 'pg';
 import { AppError, UserError } from '../../errors.ts';
@@ -25,8 +26,11 @@ export interface CreateTenantProps {
   name?: string;
   /** Who asked (operator name or 'cli'); recorded in tenant_events. */
   actor: string;
-  /** Test hook: fail after the named step, to prove the rollback. */
-  failAfter?: 'record' | 'roles' | 'database' | 'grants';
+  /**
+   * Test hook: fail after the named step, to prove the rollback ('commit': the announcement after
+   * the commit fails, which must not undo the tenant).
+   */
+  failAfter?: 'record' | 'roles' | 'database' | 'grants' | 'commit';
 }
 
 export interface CreatedTenant {
@@ -41,19 +45,29 @@ export function assertValidSlug(slug: string): void {
   if (problem) throw new AppError('validation-failed', `invalid slug '${slug}': ${problem}`);
 }
 
-/** Runs `fn` holding the slug's session advisory lock on a dedicated control connection. */
+/**
+ * Runs `fn` holding the slug's session advisory lock on a dedicated control connection. If the lock
+ * cannot be given back, the connection is closed instead (ending the session frees the lock), so
+ * what `fn` did and returned stands.
+ */
 async function withSlugLock<T>(platform: PlatformCore, slug: string, fn: (control: pg.PoolClient) => Promise<T>): Promise<T> {
   const control = await platform.control.connect();
+  let unlockFailed: Error | undefined;
   try {
     const got = await control.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [SLUG_LOCK, slug]);
     if (!got.rows[0]?.ok) throw new AppError('conflict', `tenant '${slug}' is being created or deleted by another process right now`);
     try {
       return await fn(control);
     } finally {
-      await control.query('SELECT pg_advisory_unlock($1, hashtext($2))', [SLUG_LOCK, slug]);
+      try {
+        await control.query('SELECT pg_advisory_unlock($1, hashtext($2))', [SLUG_LOCK, slug]);
+      } catch (err) {
+        unlockFailed = err as Error;
+        platform.log.warn({ tenant: slug, err: unlockFailed.message }, 'could not release the slug lock; closing its connection instead');
+      }
     }
   } finally {
-    control.release();
+    control.release(unlockFailed);
   }
 }
 
@@ -94,6 +108,7 @@ export async function createTenant(props: CreateTenantProps): Promise<CreatedTen
 
     const made = { record: false, owner: false, login: false, database: false };
     let tenantId = '';
+    let created: CreatedTenant;
     try {
       const inserted = await control.query<{ id: string }>(
         `INSERT INTO tenants (slug, name, status, database_name, owner_role, login_role)
@@ -153,13 +168,14 @@ export async function createTenant(props: CreateTenantProps): Promise<CreatedTen
         [tenantId, schemaVersion],
       );
       await recordTenantEvent(control, { tenantId, slug, event: 'created', actor, detail: { schemaVersion } });
-      await control.query('COMMIT');
-      await announceTenantChange(control, tenantId);
+      // Read inside the transaction, as it is about to commit: nothing that can fail is left between
+      // the COMMIT and handing the tenant back.
       const tenant = await findTenantById(control, tenantId);
-      if (!tenant) throw new Error('tenant vanished after create');
-      log.info({ database: names.database }, 'tenant created');
-      return { tenant, apiToken: token };
+      if (!tenant) throw new Error('tenant vanished during create');
+      await commitCreate(platform, control, tenantId, log);
+      created = { tenant, apiToken: token };
     } catch (err) {
+      if (err instanceof CreateOutcomeUnknown) throw err;
       await control.query('ROLLBACK').catch(() => undefined);
       log.warn({ err: (err as Error).message }, 'tenant create failed; undoing what it made');
       await dropTenantObjects(platform, {
@@ -171,7 +187,55 @@ export async function createTenant(props: CreateTenantProps): Promise<CreatedTen
       if (err instanceof AppError || err instanceof UserError) throw err;
       throw new Error(`could not create tenant '${slug}': ${(err as Error).message}`, { cause: err });
     }
+    // Committed: from here on nothing is undone.
+    await announceCreated(control, { tenantId, failAfter: props.failAfter, log });
+    log.info({ database: names.database }, 'tenant created');
+    return created;
   });
+}
+
+/** A COMMIT failed and whether it took effect cannot be told: nothing may be undone. */
+class CreateOutcomeUnknown extends Error {
+  override name = 'CreateOutcomeUnknown';
+}
+
+/**
+ * Commits the create. A COMMIT whose answer was lost (the connection broke) may have committed all
+ * the same, so the tenant's status is read on another connection: active means committed (return as
+ * usual), still provisioning means not (throw, and the create is undone), and if it cannot be read,
+ * CreateOutcomeUnknown leaves everything as it is (a create left provisioning is cleaned up by the
+ * next attempt).
+ */
+async function commitCreate(platform: PlatformCore, control: pg.ClientBase, tenantId: string, log: PlatformCore['log']): Promise<void> {
+  try {
+    await control.query('COMMIT');
+  } catch (err) {
+    let status: string | null;
+    try {
+      const res = await platform.control.query<{ status: string }>('SELECT status FROM tenants WHERE id = $1', [tenantId]);
+      status = res.rows[0]?.status ?? null;
+    } catch {
+      throw new CreateOutcomeUnknown(
+        `could not tell whether tenant ${tenantId} was created: the answer to its COMMIT was lost (${(err as Error).message}); look it up before retrying`,
+        { cause: err },
+      );
+    }
+    if (status !== 'active') throw err;
+    log.warn({ err: (err as Error).message }, 'the answer to the COMMIT of a tenant create was lost, but it committed');
+  }
+}
+
+/**
+ * Tells every process about the new tenant (so a host cached as unknown resolves at once). The
+ * tenant is committed by now: a failure here is logged, never undone; caches expire on their own.
+ */
+async function announceCreated(control: pg.ClientBase, props: { tenantId: string; failAfter: CreateTenantProps['failAfter']; log: PlatformCore['log'] }): Promise<void> {
+  try {
+    if (props.failAfter === 'commit') throw new Error('injected failure after commit');
+    await announceTenantChange(control, props.tenantId);
+  } catch (err) {
+    props.log.warn({ err: (err as Error).message }, 'tenant created, but announcing it failed; other processes see it once their tenant cache expires');
+  }
 }
 
 /**

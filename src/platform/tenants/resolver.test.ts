@@ -17,6 +17,14 @@ describe('normaliseHost', () => {
     assert.deepEqual(normaliseHost('acme.taskflow.example:123456', BASE), { ok: false, reason: 'malformed' });
   });
 
+  test('refuses a port outside 1–65535', () => {
+    assert.deepEqual(normaliseHost('acme.taskflow.example:65535', BASE), { ok: true, slug: 'acme' });
+    assert.deepEqual(normaliseHost('acme.taskflow.example:1', BASE), { ok: true, slug: 'acme' });
+    for (const port of ['99999', '65536', '0', '00000']) {
+      assert.deepEqual(normaliseHost(`acme.taskflow.example:${port}`, BASE), { ok: false, reason: 'malformed' }, port);
+    }
+  });
+
   test('ignores letter case', () => {
     assert.deepEqual(normaliseHost('ACME.TaskFlow.Example', BASE), { ok: true, slug: 'acme' });
     assert.deepEqual(normaliseHost('acme.taskflow.example', 'TaskFlow.Example'), { ok: true, slug: 'acme' });

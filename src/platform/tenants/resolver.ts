@@ -18,8 +18,8 @@ const LABEL_CHARS = /^[a-z0-9-]+$/;
 const PORT = /^[0-9]{1,5}$/;
 
 /**
- * The tenant slug a Host header names under `baseDomain`, or why it names none. Accepts a port,
- * any letter case and one trailing dot (the absolute form of a DNS name); exactly one label may
+ * The tenant slug a Host header names under `baseDomain`, or why it names none. Accepts a port
+ * (1–65535), any letter case and one trailing dot (the absolute form of a DNS name); exactly one label may
  * stand in front of the base domain.
  */
 export function normaliseHost(host: string | undefined, baseDomain: string): HostResolution {
@@ -28,8 +28,10 @@ export function normaliseHost(host: string | undefined, baseDomain: string): Hos
   if (name.startsWith('[')) return { ok: false, reason: 'ip-literal' };
   const colon = name.indexOf(':');
   if (colon !== -1) {
-    // More than one colon without brackets is a bare IPv6 address, which is not a valid Host.
-    if (!PORT.test(name.slice(colon + 1))) return { ok: false, reason: 'malformed' };
+    // More than one colon without brackets is a bare IPv6 address, which is not a valid Host; a
+    // port outside 1–65535 cannot be where the request arrived.
+    const port = name.slice(colon + 1);
+    if (!PORT.test(port) || Number(port) < 1 || Number(port) > 65_535) return { ok: false, reason: 'malformed' };
     name = name.slice(0, colon);
   }
   if (name.endsWith('.')) name = name.slice(0, -1);

@@ -65,21 +65,37 @@ export async function getProject(props: { db: Db; id: string }): Promise<Project
   return view(row);
 }
 
-/** Changes a project's name or description. */
-export async function updateProject(props: { db: Db; id: string; changes: UpdateProjectInput }): Promise<ProjectView> {
-  const { changes } = props;
-  const res = await props.db.query<ProjectRow>(
+/**
+ * What a change conditional on a version answers for a project, which has none: 404 if there is no
+ * such project (preconditions only count for a request that would otherwise succeed), else 412.
+ */
+async function unversioned(db: Db, id: string): Promise<AppError> {
+  const res = await db.query('SELECT 1 FROM projects WHERE id = $1', [id]);
+  if (res.rowCount === 0) return notFound();
+  return new AppError('precondition-failed', 'projects have no versions, so an If-Match naming one never matches; send If-Match only with tasks (If-Match: * is accepted)');
+}
+
+/**
+ * Changes a project's name or description. `versions` comes from If-Match: projects have no ETag,
+ * so any list of versions (even an empty one) fails the precondition rather than being ignored.
+ */
+export async function updateProject(props: { db: Db; id: string; changes: UpdateProjectInput; versions: number[] | null }): Promise<ProjectView> {
+  const { db, id, changes, versions } = props;
+  if (versions !== null) throw await unversioned(db, id);
+  const res = await db.query<ProjectRow>(
     `UPDATE projects AS p SET name = COALESCE($2, p.name), description = COALESCE($3, p.description), updated_at = clock_timestamp()
      WHERE p.id = $1 RETURNING ${COLUMNS}`,
-    [props.id, changes.name ?? null, changes.description ?? null],
+    [id, changes.name ?? null, changes.description ?? null],
   );
   const row = res.rows[0];
   if (!row) throw notFound();
   return view(row);
 }
 
-/** Deletes a project and, with it, all its tasks. */
-export async function deleteProject(props: { db: Db; id: string }): Promise<void> {
-  const res = await props.db.query('DELETE FROM projects WHERE id = $1', [props.id]);
+/** Deletes a project and, with it, all its tasks; `versions` (from If-Match) as for updateProject. */
+export async function deleteProject(props: { db: Db; id: string; versions: number[] | null }): Promise<void> {
+  const { db, id, versions } = props;
+  if (versions !== null) throw await unversioned(db, id);
+  const res = await db.query('DELETE FROM projects WHERE id = $1', [id]);
   if (res.rowCount === 0) throw notFound();
 }

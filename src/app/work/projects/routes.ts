@@ -1,5 +1,6 @@
 /** /api/projects: the route chain is tenant → authentication and permission → schema → transaction → command. */
 import type { App } from '../../app.ts';
+import { acceptedVersions } from '../preconditions.ts';
 import { createProject, deleteProject, getProject, listProjects, updateProject } from './commands.ts';
 import { createProjectRoute, deleteProjectRoute, getProjectRoute, listProjectsRoute, updateProjectRoute } from './schema.ts';
 
@@ -22,11 +23,13 @@ export function projectRoutes(app: App): void {
   });
 
   app.patch('/projects/:id', { config: WRITE, schema: updateProjectRoute }, async (request) => {
-    return request.tenantDb.transaction((db) => updateProject({ db, id: request.params.id, changes: request.body }));
+    const versions = acceptedVersions(request.headers['if-match']);
+    return request.tenantDb.transaction((db) => updateProject({ db, id: request.params.id, changes: request.body, versions }));
   });
 
   app.delete('/projects/:id', { config: WRITE, schema: deleteProjectRoute }, async (request, reply) => {
-    await request.tenantDb.transaction((db) => deleteProject({ db, id: request.params.id }));
+    const versions = acceptedVersions(request.headers['if-match']);
+    await request.tenantDb.transaction((db) => deleteProject({ db, id: request.params.id, versions }));
     return reply.code(204).send(null);
   });
 }

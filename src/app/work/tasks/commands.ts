@@ -103,17 +103,21 @@ export async function getTask(props: { db: Db; id: string }): Promise<TaskView> 
   return view(row);
 }
 
-/** Why a conditional change matched no row: the task is gone, or it moved past the versions given. */
-async function missedBecause(db: Db, id: string): Promise<AppError> {
+/**
+ * Why a change matched no row: the task is gone (404, whatever If-Match said), or it is not at any
+ * of the versions given (412; an empty list is an If-Match that names no version in our form).
+ */
+async function missedBecause(db: Db, id: string, versions: number[] | null): Promise<AppError> {
   const res = await db.query<{ version: number }>('SELECT version FROM tasks WHERE id = $1', [id]);
   const current = res.rows[0]?.version;
   if (current === undefined) return notFound();
-  return new AppError('precondition-failed', `the task is at version ${current}`, { extra: { currentVersion: current } });
+  const detail = versions?.length === 0 ? `If-Match names no version in our form; the task's ETag is "${current}"` : `the task is at version ${current}`;
+  return new AppError('precondition-failed', detail, { extra: { currentVersion: current } });
 }
 
 /**
  * Changes the fields given and bumps the version. With `versions` (from If-Match) the change only
- * happens if the task is still at one of them: 412 otherwise.
+ * happens if the task is still at one of them: 412 otherwise, or 404 if there is no such task.
  */
 export async function updateTask(props: { db: Db; id: string; changes: UpdateTaskInput; versions: number[] | null }): Promise<TaskView> {
   const { db, id, changes, versions } = props;
@@ -135,7 +139,7 @@ export async function updateTask(props: { db: Db; id: string; changes: UpdateTas
     params,
   );
   const row = res.rows[0];
-  if (!row) throw await missedBecause(db, id);
+  if (!row) throw await missedBecause(db, id, versions);
   return view(row);
 }
 
@@ -146,5 +150,5 @@ export async function deleteTask(props: { db: Db; id: string; versions: number[]
     versions === null
       ? await db.query('DELETE FROM tasks WHERE id = $1', [id])
       : await db.query('DELETE FROM tasks WHERE id = $1 AND version = ANY($2::int[])', [id, versions]);
-  if (res.rowCount === 0) throw await missedBecause(db, id);
+  if (res.rowCount === 0) throw await missedBecause(db, id, versions);
 }
