@@ -10,6 +10,7 @@
  * an event loop with the server it measures.
  */
 import type { AddressInfo } from 'node:net';
+import { seedProject } from '../test/helpers/work.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyInstance } from 'fastify';
 import pg from 'pg';
@@ -157,14 +158,12 @@ async function mapConcurrently<T, R>(items: T[], limit: number, fn: (item: T, in
   return results;
 }
 
-/** Gives every tenant one project with a few tasks, through the API as a client would. */
+/** Gives every tenant one project (made as an administrator would: API tokens cannot manage projects) with a few tasks through the API. */
 async function seedTasks(tp: TestPlatform, tenants: TestTenant[]): Promise<void> {
   const app = await buildServer({ platform: tp.platform });
   try {
     for (const t of tenants) {
-      const project = await call(app, t, '/api/projects', { method: 'POST', body: { key: 'BENCH', name: 'Benchmark' } });
-      if (project.statusCode !== 201) throw new Error(`seeding ${t.tenant.slug}: POST /api/projects answered ${project.statusCode}: ${project.body}`);
-      const projectId = project.json<{ id: string }>().id;
+      const projectId = (await seedProject(tp, t, 'BENCH', 'Benchmark')).id;
       for (let i = 1; i <= SETTINGS.tasksPerTenant; i++) {
         const task = await call(app, t, `/api/projects/${projectId}/tasks`, { method: 'POST', body: { title: `Benchmark task ${i}` } });
         if (task.statusCode !== 201) throw new Error(`seeding ${t.tenant.slug}: POST tasks answered ${task.statusCode}: ${task.body}`);

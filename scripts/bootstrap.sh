@@ -86,8 +86,25 @@ ensure_node_modules() {
 }
 
 # What only the test suite needs, not the server: wapiti, the web vulnerability scanner that
-# test/security/wapiti.test.ts runs against a live server. scripts/test.sh calls this.
+# test/security/wapiti.test.ts runs against a live server, and Chromium, which the browser suites
+# (test/browser/) drive. scripts/test.sh calls this.
 ensure_test_tools() {
+  ensure_chromium
+  ensure_wapiti
+}
+
+ensure_chromium() {
+  local chromium="${TASKFLOW_CHROMIUM:-/usr/bin/chromium}"
+  [ -x "$chromium" ] && return
+  if can_apt && [ -z "${TASKFLOW_CHROMIUM:-}" ]; then
+    say "installing Chromium, which the browser tests drive (apt-get install chromium)"
+    apt_install chromium || die "apt-get could not install chromium"
+  fi
+  [ -x "$chromium" ] \
+    || die "Chromium (the browser test/browser/ drives through playwright-core) is not at $chromium. On Debian: sudo apt-get install chromium (or run this script as root); elsewhere install Chromium and set TASKFLOW_CHROMIUM to its executable. Then run again."
+}
+
+ensure_wapiti() {
   command -v wapiti >/dev/null 2>&1 && return
   if can_apt; then
     say "installing wapiti, the web vulnerability scanner of the security tests (apt-get install wapiti)"
@@ -97,6 +114,40 @@ ensure_test_tools() {
     || die "wapiti 3.0 (web vulnerability scanner; test/security/wapiti.test.ts runs it) is not installed. On Debian 12: sudo apt-get install wapiti (or run this script as root); elsewhere: pipx install wapiti3==3.0.4. Then run again."
 }
 
+# What the backup suites need (test/backup-*.test.ts): the age CLI to prove our age streams
+# interoperate, OpenSSH's server and client for the SFTP repository, zstd to open stored objects
+# with the standard tools. scripts/test.sh calls this. Debian enables the ssh service when it
+# installs openssh-server; the tests start their own sshd and need none (systemctl disable --now ssh).
+ensure_backup_tools() {
+  local missing=() tool package
+  for tool in age:age age-keygen:age sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client zstd:zstd; do
+    package="${tool#*:}"; tool="${tool%%:*}"
+    if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
+      case " ${missing[*]-} " in *" $package "*) ;; *) missing+=("$package") ;; esac
+    fi
+  done
+  [ "${#missing[@]}" -eq 0 ] && return
+  if can_apt; then
+    say "installing the backup test tools (apt-get install ${missing[*]})"
+    apt_install "${missing[@]}" || die "apt-get could not install ${missing[*]}"
+    return
+  fi
+  die "the backup tests need ${missing[*]} (Debian packages). Install them: sudo apt-get install ${missing[*]} (or run this script as root), then run again."
+}
+
+# The web app (web/) is served from its build, web/dist: built when missing, or older than a source
+# of the app or the installed dependencies, so that both Quickstart commands work on a fresh clone.
+ensure_web_app() {
+  local dist="$TASKFLOW_ROOT/web/dist/index.html" newer=""
+  if [ -f "$dist" ]; then
+    newer="$(cd "$TASKFLOW_ROOT" && find web/src web/index.html web/vite.config.ts web/tsconfig.json package-lock.json -newer "$dist" -print -quit 2>/dev/null)"
+    [ -z "$newer" ] && return
+  fi
+  say "building the web app (npm run build:web)"
+  (cd "$TASKFLOW_ROOT" && npm run --silent build:web >/dev/null) || die "building the web app failed: run npm run build:web to see why"
+}
+
 ensure_node
 ensure_postgres
 ensure_node_modules
+ensure_web_app

@@ -5,5 +5,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/bootstrap.sh
 source scripts/bootstrap.sh
 ensure_test_tools
+ensure_backup_tools
 echo "node $(node --version), PostgreSQL tools in $TASKFLOW_PG_BINDIR" >&2
 npm test

@@ -4,6 +4,8 @@ import { resolve, join } from 'node:path';
 import Type from 'typebox';
 import Value from 'typebox/value';
 import { TENANT_CONNECTION_LIMIT } from './platform/tenants/provision.ts';
+import { isNodeName } from './platform/replication/topology.ts';
+import { BackupConfigSchema, backupConfigProblems } from './platform/backup/config.ts';
 
 const Mode = Type.Union([Type.Literal('saas'), Type.Literal('onprem')]);
 const LogLevel = Type.Union([
@@ -18,6 +20,9 @@ const LogLevel = Type.Union([
 
 /** `Name <local@domain>` or `local@domain`, on one line (the full check is in platform/mail/message.ts). */
 const MAIL_FROM_PATTERN = '^([^<>\\r\\n]*<[^<>\\s@]+@[^<>\\s@]+>|[^<>\\s@]+@[^<>\\s@]+)$';
+
+/** A site name: a data centre, region or room (`site-a`, `eu-west-1`). */
+const SITE_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
 
 /** A host name or an IP address, without scheme or port (`smtp.example.com`, `10.0.0.5`, `::1`). */
 const SMTP_HOST_PATTERN = '^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*)$';
@@ -126,6 +131,23 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    replication: Type.Object(
+      {
+        /** Where each node of the managed cluster runs, by node name (`main` is the one the first start made). */
+        nodes: Type.Record(
+          Type.String(),
+          Type.Object({ site: Type.String({ pattern: SITE_PATTERN, maxLength: 64 }) }, { additionalProperties: false }),
+          { default: {} },
+        ),
+        /** The site of nodes not named in `nodes`. */
+        defaultSite: Type.String({ pattern: SITE_PATTERN, maxLength: 64, default: 'local' }),
+        /** A switchover is refused while the standby is further behind the primary than this. */
+        switchoverMaxLagBytes: Type.Integer({ minimum: 0, maximum: 1_099_511_627_776, default: 16_777_216 }),
+        /** How long a switchover or failover waits for the standby to receive and replay the old primary's last WAL. */
+        catchUpTimeoutSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 60 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     mail: Type.Object(
       {
         /** Sender of every message: `Name <address>` or a bare address. */
@@ -151,6 +173,8 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /** Backups: age recipients, repositories with their jurisdictions, and where backups may be kept (docs/backups.md). */
+    backup: BackupConfigSchema,
   },
   { additionalProperties: false },
 );
@@ -287,7 +311,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     throw new ConfigError(`invalid configuration:\n  ${[...new Set(lines)].join('\n  ')}`);
   }
   const parsed = converted as ParsedConfig;
-  const crossField = crossFieldProblems(parsed).map((line) => line.replace(/^(\S+)/, (key) => describeKey(`/${key.replaceAll('.', '/')}`, source)));
+  const crossField = crossFieldProblems(parsed).map((line) => line.replace(/^([^\s:]+)/, (key) => describeKey(`/${key.replaceAll('.', '/')}`, source)));
   if (crossField.length > 0) throw new ConfigError(`invalid configuration:\n  ${crossField.join('\n  ')}`);
   return { ...parsed, dataDir: resolve(parsed.dataDir), mode: parsed.mode ?? 'saas', logLevel: parsed.logLevel ?? 'info' };
 }
@@ -316,12 +340,16 @@ function crossFieldProblems(config: ParsedConfig): string[] {
   if (tls.mode === 'proxy' && !config.server.trustProxy) {
     problems.push('server.trustProxy: must be true when server.tls.mode is proxy (the proxy says which requests came over HTTPS)');
   }
+  for (const name of Object.keys(config.replication.nodes)) {
+    if (!isNodeName(name)) problems.push(`replication.nodes.${name}: not a node name (a lower-case letter, then up to 29 lower-case letters, digits or _)`);
+  }
   if (config.pools.perTenantMax > TENANT_CONNECTION_LIMIT) {
     // PostgreSQL would refuse the connections above the role's limit (53300) while the pool counts on them.
     problems.push(
       `pools.perTenantMax: ${config.pools.perTenantMax} is more than the ${TENANT_CONNECTION_LIMIT} connections a tenant's login role may open (its CONNECTION LIMIT); use at most ${TENANT_CONNECTION_LIMIT}`,
     );
   }
+  problems.push(...backupConfigProblems(config.backup));
   return problems;
 }
 

@@ -44,7 +44,7 @@ async function userId(email: string): Promise<string> {
 }
 
 describe('roles', () => {
-  test('viewer reads, member writes, admin manages users, owner manages settings', async () => {
+  test('viewer reads, member writes tasks, admin manages projects and users, owner manages settings', async () => {
     const viewer = await invitedUser(h.app, h.tp, owner, 'viewer@acme.example', 'viewer');
     const member = await invitedUser(h.app, h.tp, owner, 'member@acme.example', 'member');
     const admin = await invitedUser(h.app, h.tp, owner, 'admin@acme.example', 'admin');
@@ -52,7 +52,12 @@ describe('roles', () => {
     const denied = await viewer.request('POST', '/api/projects', { key: 'VIEW', name: 'No' });
     assert.equal(denied.statusCode, 403);
     assert.equal(code(denied), 'forbidden');
-    assert.equal((await member.request('POST', '/api/projects', { key: 'MEMB', name: 'Yes' })).statusCode, 201);
+    assert.equal((await member.request('POST', '/api/projects', { key: 'MEMB', name: 'No' })).statusCode, 403);
+    const project = await admin.request('POST', '/api/projects', { key: 'MEMB', name: 'Yes' });
+    assert.equal(project.statusCode, 201);
+    const projectId = project.json<{ id: string }>().id;
+    assert.equal((await member.request('POST', `/api/projects/${projectId}/tasks`, { title: 'Yes' })).statusCode, 201);
+    assert.equal((await viewer.request('POST', `/api/projects/${projectId}/tasks`, { title: 'No' })).statusCode, 403);
     assert.equal((await member.request('GET', '/api/users')).statusCode, 403);
     assert.equal((await admin.request('GET', '/api/users')).statusCode, 200);
     assert.equal((await admin.request('PUT', '/api/settings/accounts', { requireSecondFactor: false })).statusCode, 403);
@@ -210,7 +215,8 @@ describe('second factor', () => {
 describe('CSRF', () => {
   let b: Browser;
   before(async () => {
-    b = await invitedUser(h.app, h.tp, owner, 'csrf@acme.example', 'member');
+    // An admin, whom the role check lets through to the CSRF check on project creation.
+    b = await invitedUser(h.app, h.tp, owner, 'csrf@acme.example', 'admin');
   });
 
   test('a state change without the token is refused', async () => {

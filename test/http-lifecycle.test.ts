@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { buildServer, serverInternals } from '../src/app/server.ts';
 import { suspendTenant } from '../src/platform/tenants/lifecycle.ts';
 import { call, makeTenant, startHttpTest, type HttpTest, type TestTenant } from './helpers/http-server.ts';
+import { seedProject } from './helpers/work.ts';
 
 let h: HttpTest;
 let acme: TestTenant;
@@ -64,16 +65,17 @@ describe('when PostgreSQL goes away', () => {
 describe('graceful shutdown', () => {
   test('close() lets an in-flight request finish, then releases every connection', async () => {
     const other = await makeTenant(h.tp, 'globex');
+    const project = await seedProject(h.tp, other, 'SHUT');
     const app = await buildServer({ platform: h.tp.platform });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const { port } = app.server.address() as AddressInfo;
-    const body = JSON.stringify({ key: 'SHUT', name: 'sent while the server closes' });
+    const body = JSON.stringify({ title: 'sent while the server closes' });
 
     const req = httpRequest({
       host: '127.0.0.1',
       port,
       method: 'POST',
-      path: '/api/projects',
+      path: `/api/projects/${project.id}/tasks`,
       headers: { host: other.host, authorization: `Bearer ${other.token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
     });
     const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -102,7 +104,7 @@ describe('graceful shutdown', () => {
     assert.equal(res.status, 201, res.body);
     await closing;
     assert.deepEqual(serverInternals(app).pools.stats(), { pools: 0, openConnections: 0, leased: 0 });
-    const project = await call(h.app, other, '/api/projects');
-    assert.ok(project.json<{ items: { key: string }[] }>().items.some((p) => p.key === 'SHUT'), 'the request was carried out');
+    const tasks = await call(h.app, other, `/api/tasks?projectId=${project.id}`);
+    assert.ok(tasks.json<{ items: { title: string }[] }>().items.some((t) => t.title === 'sent while the server closes'), 'the request was carried out');
   });
 });

@@ -19,17 +19,21 @@ import { clientConfig } from '../src/platform/postgres/connection.ts';
 import { suspendTenant } from '../src/platform/tenants/lifecycle.ts';
 import { TENANT_CONNECTION_LIMIT } from '../src/platform/tenants/provision.ts';
 import { call, makeTenant, startHttpTest, type HttpTest, type TestTenant } from './helpers/http-server.ts';
+import { seedProject } from './helpers/work.ts';
 
 const TENANT_COUNT = 10;
 
 let h: HttpTest;
 let tenants: TestTenant[];
+/** Each tenant's project, which the burst below writes tasks into. */
+const projectOf = new Map<TestTenant, string>();
 let admin: pg.Client;
 
 before(async () => {
   h = await startHttpTest({ 'pools.maxConnections': 3, 'pools.perTenantMax': 2 });
   tenants = [];
   for (let i = 0; i < TENANT_COUNT; i++) tenants.push(await makeTenant(h.tp, `pool-${i}`));
+  for (const t of tenants) projectOf.set(t, (await seedProject(h.tp, t, 'POOL')).id);
   admin = new pg.Client(clientConfig(h.tp.platform.target, maintenanceDb(h.tp.platform.target)));
   await admin.connect();
 });
@@ -77,7 +81,7 @@ describe('the global connection cap', () => {
       const burst = await Promise.all(
         Array.from({ length: 60 }, (_, i) => {
           const t = tenants[i % TENANT_COUNT]!;
-          return i % 2 === 0 ? call(h.app, t, '/api/projects') : call(h.app, t, '/api/projects', { method: 'POST', body: { key: `K${i}`, name: 'burst' } });
+          return i % 2 === 0 ? call(h.app, t, '/api/projects') : call(h.app, t, `/api/projects/${projectOf.get(t) ?? ''}/tasks`, { method: 'POST', body: { title: `burst ${i}` } });
         }),
       );
       assert.deepEqual([...new Set(burst.map((r) => r.statusCode))].sort(), [200, 201]);

@@ -12,6 +12,7 @@ import { buildServer, serverInternals } from '../src/app/server.ts';
 import { createLogger } from '../src/platform/log.ts';
 import { issueApiToken, renameTenant, resumeTenant, suspendTenant } from '../src/platform/tenants/lifecycle.ts';
 import { call, makeTenant, startHttpTest, type HttpTest, type TestTenant } from './helpers/http-server.ts';
+import { seedProject } from './helpers/work.ts';
 
 let h: HttpTest;
 let acme: TestTenant;
@@ -116,19 +117,18 @@ describe('more than one Host header', () => {
 
 describe('isolation between tenants', () => {
   test("a tenant never sees another's rows, even by id, and cannot change them", async () => {
-    const made = await call(h.app, globex, '/api/projects', { method: 'POST', body: { key: 'SECRET', name: 'Globex secret' } });
-    assert.equal(made.statusCode, 201);
-    const project = made.json<{ id: string }>();
-    const task = (await call(h.app, globex, `/api/projects/${project.id}/tasks`, { method: 'POST', body: { title: 'classified' } })).json<{ id: string }>();
+    const project = await seedProject(h.tp, globex, 'SECRET', 'Globex secret');
+    const task = (await call(h.app, globex, `/api/projects/${project.id}/tasks`, { method: 'POST', body: { title: 'classified' } })).json<{ id: string; status: { id: string } }>();
 
     const list = (await call(h.app, acme, '/api/projects')).json<{ items: { key: string }[] }>();
     assert.ok(!list.items.some((p) => p.key === 'SECRET'));
     assert.equal((await call(h.app, acme, `/api/tasks?projectId=${project.id}`)).json<{ items: unknown[] }>().items.length, 0);
     for (const [method, url, body] of [
       ['GET', `/api/projects/${project.id}`, undefined],
-      ['PATCH', `/api/projects/${project.id}`, { name: 'pwned' }],
-      ['DELETE', `/api/projects/${project.id}`, undefined],
+      ['GET', `/api/projects/${project.id}/workflow`, undefined],
       ['POST', `/api/projects/${project.id}/tasks`, { title: 'planted' }],
+      ['POST', `/api/tasks/${task.id}/move`, { toStatusId: task.status.id }],
+      ['POST', `/api/tasks/${task.id}/comments`, { body: 'planted' }],
       ['GET', `/api/tasks/${task.id}`, undefined],
       ['PATCH', `/api/tasks/${task.id}`, { title: 'pwned' }],
       ['DELETE', `/api/tasks/${task.id}`, undefined],

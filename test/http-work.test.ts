@@ -1,73 +1,29 @@
 /** The projects and tasks API over HTTP, against a real cluster: CRUD, pagination, preconditions, errors. */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { LightMyRequestResponse } from 'fastify';
 import { PROBLEMS } from '../src/errors.ts';
 import { withAdminClient } from '../src/platform/postgres/connection.ts';
+import { firstOwner } from './helpers/accounts.ts';
+import type { Browser } from './helpers/browser.ts';
 import { call, makeTenant, startHttpTest, type HttpTest, type TestTenant } from './helpers/http-server.ts';
-
-interface Project {
-  id: string;
-  key: string;
-  name: string;
-  description: string;
-}
-interface Task {
-  id: string;
-  key: string;
-  projectId: string;
-  number: number;
-  title: string;
-  status: string;
-  priority: string;
-  dueDate: string | null;
-  version: number;
-}
-interface Page<T> {
-  items: T[];
-  nextCursor: string | null;
-}
-interface ProblemBody {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  instance: string;
-  code: string;
-  errors?: { in: string; pointer: string; message: string }[];
-  currentVersion?: number;
-}
+import { assertProblem, createProject as createProjectAs, statusesOf, type Page, type Project, type Task } from './helpers/work.ts';
 
 let h: HttpTest;
 let acme: TestTenant;
+/** Projects are managed by admins and owners; tasks here are made with the API token, like a program would. */
+let owner: Browser;
 
 before(async () => {
-  h = await startHttpTest({ 'server.bodyLimitBytes': 4096 });
+  h = await startHttpTest({ 'server.bodyLimitBytes': 4096, 'server.trustProxy': true });
   acme = await makeTenant(h.tp, 'acme');
+  owner = await firstOwner(h.app, h.tp, acme);
 });
 after(async () => {
   await h.cleanup();
 });
 
-/** Asserts an RFC 9457 problem response with the given code, and returns its body. */
-function assertProblem(res: LightMyRequestResponse, code: keyof typeof PROBLEMS, instance?: string): ProblemBody {
-  assert.equal(res.statusCode, PROBLEMS[code].status, res.body);
-  assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
-  const body = res.json<ProblemBody>();
-  assert.equal(body.code, code);
-  assert.equal(body.type, `/problems/${code}`);
-  assert.equal(body.title, PROBLEMS[code].title);
-  assert.equal(body.status, PROBLEMS[code].status);
-  assert.equal(typeof body.detail, 'string');
-  if (instance !== undefined) assert.equal(body.instance, instance);
-  assert.doesNotMatch(res.body, /at .+\.ts:\d+|SELECT|INSERT|UPDATE|constraint/i, 'no stack or SQL in a problem');
-  return body;
-}
-
-async function createProject(key: string, name = key): Promise<Project> {
-  const res = await call(h.app, acme, '/api/projects', { method: 'POST', body: { key, name } });
-  assert.equal(res.statusCode, 201, res.body);
-  return res.json<Project>();
+function createProject(key: string, name = key): Promise<Project> {
+  return createProjectAs(owner, key, name);
 }
 
 async function createTask(projectId: string, body: Record<string, unknown>): Promise<Task> {
@@ -78,7 +34,7 @@ async function createTask(projectId: string, body: Record<string, unknown>): Pro
 
 describe('projects', () => {
   test('create answers 201 with Location, and the project reads back', async () => {
-    const res = await call(h.app, acme, '/api/projects', { method: 'POST', body: { key: 'WEB', name: 'Website', description: 'The public site' } });
+    const res = await owner.request('POST', '/api/projects', { key: 'WEB', name: 'Website', description: 'The public site' });
     assert.equal(res.statusCode, 201);
     const project = res.json<Project>();
     assert.equal(res.headers.location, `/api/projects/${project.id}`);
@@ -90,13 +46,13 @@ describe('projects', () => {
 
   test('a taken key is a 409 conflict', async () => {
     await createProject('DUP');
-    const res = await call(h.app, acme, '/api/projects', { method: 'POST', body: { key: 'DUP', name: 'Again' } });
+    const res = await owner.request('POST', '/api/projects', { key: 'DUP', name: 'Again' });
     assertProblem(res, 'conflict', '/api/projects');
   });
 
   test('keys must be short upper-case codes', async () => {
     for (const key of ['web', 'W', 'TOOLONGKEY11', '1AB', 'A-B']) {
-      const res = await call(h.app, acme, '/api/projects', { method: 'POST', body: { key, name: 'x' } });
+      const res = await owner.request('POST', '/api/projects', { key, name: 'x' });
       const body = assertProblem(res, 'validation-failed');
       assert.deepEqual(body.errors?.map((e) => [e.in, e.pointer]), [['body', '/key']], key);
     }
@@ -104,41 +60,41 @@ describe('projects', () => {
 
   test('PATCH changes name and description; the key cannot be changed', async () => {
     const project = await createProject('PAT');
-    const res = await call(h.app, acme, `/api/projects/${project.id}`, { method: 'PATCH', body: { name: 'Renamed' } });
+    const res = await owner.request('PATCH', `/api/projects/${project.id}`, { name: 'Renamed' });
     assert.equal(res.statusCode, 200);
     assert.equal(res.json<Project>().name, 'Renamed');
     assert.equal(res.json<Project>().key, 'PAT');
-    assertProblem(await call(h.app, acme, `/api/projects/${project.id}`, { method: 'PATCH', body: { key: 'NEW' } }), 'validation-failed');
-    assertProblem(await call(h.app, acme, `/api/projects/${project.id}`, { method: 'PATCH', body: {} }), 'validation-failed');
+    assertProblem(await owner.request('PATCH', `/api/projects/${project.id}`, { key: 'NEW' }), 'validation-failed');
+    assertProblem(await owner.request('PATCH', `/api/projects/${project.id}`, {}), 'validation-failed');
   });
 
   test('If-Match on a project fails the precondition rather than being ignored: projects have no versions', async () => {
     const project = await createProject('IFP');
     for (const [method, body] of [['PATCH', { name: 'changed' }], ['DELETE', undefined]] as const) {
       for (const ifMatch of ['"1"', 'W/"1"', '"9999999999"']) {
-        const res = await call(h.app, acme, `/api/projects/${project.id}`, { method, body, headers: { 'if-match': ifMatch } });
+        const res = await owner.request(method, `/api/projects/${project.id}`, body, { 'if-match': ifMatch });
         const problem = assertProblem(res, 'precondition-failed');
         assert.match(problem.detail, /projects have no versions/);
       }
     }
     assert.equal((await call(h.app, acme, `/api/projects/${project.id}`)).json<Project>().name, 'IFP', 'nothing was changed');
     const missing = '00000000-0000-4000-8000-000000000000';
-    assertProblem(await call(h.app, acme, `/api/projects/${missing}`, { method: 'PATCH', body: { name: 'x' }, headers: { 'if-match': '"1"' } }), 'not-found');
-    assertProblem(await call(h.app, acme, `/api/projects/${missing}`, { method: 'DELETE', headers: { 'if-match': '"1"' } }), 'not-found');
-    const any = await call(h.app, acme, `/api/projects/${project.id}`, { method: 'PATCH', body: { name: 'changed' }, headers: { 'if-match': '*' } });
+    assertProblem(await owner.request('PATCH', `/api/projects/${missing}`, { name: 'x' }, { 'if-match': '"1"' }), 'not-found');
+    assertProblem(await owner.request('DELETE', `/api/projects/${missing}`, undefined, { 'if-match': '"1"' }), 'not-found');
+    const any = await owner.request('PATCH', `/api/projects/${project.id}`, { name: 'changed' }, { 'if-match': '*' });
     assert.equal(any.statusCode, 200, 'If-Match: * only asks that the project exists');
-    assert.equal((await call(h.app, acme, `/api/projects/${project.id}`, { method: 'DELETE', headers: { 'if-match': '*' } })).statusCode, 204);
+    assert.equal((await owner.request('DELETE', `/api/projects/${project.id}`, undefined, { 'if-match': '*' })).statusCode, 204);
   });
 
   test('DELETE answers 204 and takes the tasks with it', async () => {
     const project = await createProject('DEL');
     const task = await createTask(project.id, { title: 'goes too' });
-    const res = await call(h.app, acme, `/api/projects/${project.id}`, { method: 'DELETE' });
+    const res = await owner.request('DELETE', `/api/projects/${project.id}`);
     assert.equal(res.statusCode, 204);
     assert.equal(res.body, '');
     assertProblem(await call(h.app, acme, `/api/projects/${project.id}`), 'not-found');
     assertProblem(await call(h.app, acme, `/api/tasks/${task.id}`), 'not-found');
-    assertProblem(await call(h.app, acme, `/api/projects/${project.id}`, { method: 'DELETE' }), 'not-found');
+    assertProblem(await owner.request('DELETE', `/api/projects/${project.id}`), 'not-found');
   });
 
   test('an id that is not a UUID is a 404, not a 500', async () => {
@@ -155,7 +111,7 @@ describe('tasks', () => {
     const first = await createTask(project.id, { title: 'one', priority: 'high', dueDate: '2030-02-28' });
     const second = await createTask(project.id, { title: 'two' });
     assert.deepEqual([first.key, first.number, second.key, second.number], ['NUM-1', 1, 'NUM-2', 2]);
-    assert.deepEqual([first.status, first.priority, first.dueDate, first.version], ['todo', 'high', '2030-02-28', 1]);
+    assert.deepEqual([first.status.name, first.status.category, first.priority, first.dueDate, first.version], ['To do', 'todo', 'high', '2030-02-28', 1]);
     assert.equal(second.dueDate, null);
   });
 
@@ -172,7 +128,7 @@ describe('tasks', () => {
 
   test('bad dates and unknown statuses are refused', async () => {
     const project = await createProject('VAL');
-    for (const body of [{ title: 'x', dueDate: '2030-02-30' }, { title: 'x', dueDate: '30.01.2030' }, { title: 'x', status: 'blocked' }, { title: '' }, { title: 5 }]) {
+    for (const body of [{ title: 'x', dueDate: '2030-02-30' }, { title: 'x', dueDate: '30.01.2030' }, { title: 'x', statusId: 'blocked' }, { title: 'x', status: 'todo' }, { title: '' }, { title: 5 }]) {
       assertProblem(await call(h.app, acme, `/api/projects/${project.id}/tasks`, { method: 'POST', body }), 'validation-failed');
     }
   });
@@ -180,14 +136,15 @@ describe('tasks', () => {
   test('PATCH bumps the version and honours If-Match', async () => {
     const project = await createProject('IFM');
     const task = await createTask(project.id, { title: 'edit me', dueDate: '2030-01-01' });
-    const first = await call(h.app, acme, `/api/tasks/${task.id}`, { method: 'PATCH', body: { status: 'in_progress', dueDate: null }, headers: { 'if-match': '"1"' } });
+    const statuses = await statusesOf(owner, project.id);
+    const first = await call(h.app, acme, `/api/tasks/${task.id}`, { method: 'PATCH', body: { statusId: statuses['In progress']?.id, dueDate: null }, headers: { 'if-match': '"1"' } });
     assert.equal(first.statusCode, 200, first.body);
     assert.equal(first.headers.etag, '"2"');
-    assert.deepEqual([first.json<Task>().status, first.json<Task>().dueDate, first.json<Task>().version], ['in_progress', null, 2]);
+    assert.deepEqual([first.json<Task>().status.name, first.json<Task>().dueDate, first.json<Task>().version], ['In progress', null, 2]);
 
-    const stale = await call(h.app, acme, `/api/tasks/${task.id}`, { method: 'PATCH', body: { status: 'done' }, headers: { 'if-match': '"1"' } });
+    const stale = await call(h.app, acme, `/api/tasks/${task.id}`, { method: 'PATCH', body: { statusId: statuses.Done?.id }, headers: { 'if-match': '"1"' } });
     assertProblem(stale, 'precondition-failed');
-    assert.equal((await call(h.app, acme, `/api/tasks/${task.id}`)).json<Task>().status, 'in_progress', 'a failed precondition changes nothing');
+    assert.equal((await call(h.app, acme, `/api/tasks/${task.id}`)).json<Task>().status.name, 'In progress', 'a failed precondition changes nothing');
 
     const unconditional = await call(h.app, acme, `/api/tasks/${task.id}`, { method: 'PATCH', body: { title: 'edited' } });
     assert.equal(unconditional.json<Task>().version, 3);
@@ -254,8 +211,9 @@ describe('pagination', () => {
 
   test('walks every task of a project exactly once, also when timestamps tie to the microsecond', async () => {
     const project = await createProject('PAGE');
+    const statuses = await statusesOf(owner, project.id);
     const created: Task[] = [];
-    for (let i = 0; i < 23; i++) created.push(await createTask(project.id, { title: `task ${i}`, status: i % 3 === 0 ? 'done' : 'todo' }));
+    for (let i = 0; i < 23; i++) created.push(await createTask(project.id, { title: `task ${i}`, statusId: (i % 3 === 0 ? statuses.Done : statuses['To do'])?.id }));
     const expected = created.map((t) => t.id);
 
     const byTime = await walk(`&projectId=${project.id}`, 5);
@@ -274,8 +232,8 @@ describe('pagination', () => {
     assert.equal(tied.ids.length, 23);
     assert.deepEqual([...tied.ids].sort(), [...expected].sort());
 
-    const done = await walk(`&projectId=${project.id}&status=done`, 2);
-    assert.deepEqual([...done.ids].sort(), created.filter((t) => t.status === 'done').map((t) => t.id).sort());
+    const done = await walk(`&projectId=${project.id}&category=done`, 2);
+    assert.deepEqual([...done.ids].sort(), created.filter((t) => t.status.category === 'done').map((t) => t.id).sort());
   });
 
   test('the default page size is 50 and at most 100 can be asked for', async () => {
@@ -285,6 +243,7 @@ describe('pagination', () => {
     assertProblem(await call(h.app, acme, '/api/tasks?limit=0'), 'validation-failed');
     assertProblem(await call(h.app, acme, '/api/tasks?limit=ten'), 'validation-failed');
     assertProblem(await call(h.app, acme, '/api/tasks?status=blocked'), 'validation-failed');
+    assertProblem(await call(h.app, acme, '/api/tasks?category=blocked'), 'validation-failed');
     assertProblem(await call(h.app, acme, '/api/tasks?colour=red'), 'validation-failed');
   });
 
@@ -297,9 +256,9 @@ describe('pagination', () => {
   });
 
   test('a value outside an enum is one error that names the allowed values', async () => {
-    const query = assertProblem(await call(h.app, acme, '/api/tasks?status=blocked'), 'validation-failed');
-    assert.deepEqual(query.errors, [{ in: 'querystring', pointer: '/status', message: 'must be one of: todo, in_progress, done' }]);
-    assert.equal(query.detail, 'querystring/status must be one of: todo, in_progress, done');
+    const query = assertProblem(await call(h.app, acme, '/api/tasks?category=blocked'), 'validation-failed');
+    assert.deepEqual(query.errors, [{ in: 'querystring', pointer: '/category', message: 'must be one of: todo, in_progress, done' }]);
+    assert.equal(query.detail, 'querystring/category must be one of: todo, in_progress, done');
     const project = await createProject('ENUM');
     const body = assertProblem(await call(h.app, acme, `/api/projects/${project.id}/tasks`, { method: 'POST', body: { title: 'x', priority: 'asap' } }), 'validation-failed');
     assert.deepEqual(body.errors, [{ in: 'body', pointer: '/priority', message: 'must be one of: low, medium, high, urgent' }]);
@@ -313,31 +272,36 @@ describe('pagination', () => {
 });
 
 describe('request errors', () => {
+  // Tasks are what an API token writes; these send it bad bodies.
+  let tasksUrl = '';
+  before(async () => {
+    tasksUrl = `/api/projects/${(await createProject('ERR')).id}/tasks`;
+  });
+
   test('malformed JSON is a 400 invalid-json', async () => {
-    assertProblem(await call(h.app, acme, '/api/projects', { method: 'POST', body: '{"key": "ABC",' }), 'invalid-json', '/api/projects');
-    assertProblem(await call(h.app, acme, '/api/projects', { method: 'POST', body: '{"__proto__": {"x": 1}, "key": "ABC", "name": "x"}' }), 'invalid-json');
+    assertProblem(await call(h.app, acme, tasksUrl, { method: 'POST', body: '{"title": "ABC",' }), 'invalid-json', tasksUrl);
+    assertProblem(await call(h.app, acme, tasksUrl, { method: 'POST', body: '{"__proto__": {"x": 1}, "title": "x"}' }), 'invalid-json');
   });
 
   test('an unknown field is a 400 naming it', async () => {
-    const res = await call(h.app, acme, '/api/projects', { method: 'POST', body: { key: 'UNK', name: 'x', owner: 'mallory' } });
+    const res = await call(h.app, acme, tasksUrl, { method: 'POST', body: { title: 'x', owner: 'mallory' } });
     const body = assertProblem(res, 'validation-failed');
     assert.deepEqual(body.errors, [{ in: 'body', pointer: '/owner', message: 'is not a known field' }]);
   });
 
   test('types are not coerced in bodies', async () => {
-    const project = await createProject('COE');
-    assertProblem(await call(h.app, acme, `/api/projects/${project.id}/tasks`, { method: 'POST', body: { title: 12 } }), 'validation-failed');
-    assertProblem(await call(h.app, acme, '/api/projects', { method: 'POST', body: '[]' }), 'validation-failed');
+    assertProblem(await call(h.app, acme, tasksUrl, { method: 'POST', body: { title: 12 } }), 'validation-failed');
+    assertProblem(await call(h.app, acme, tasksUrl, { method: 'POST', body: '[]' }), 'validation-failed');
   });
 
   test('a body over the limit is a 413', async () => {
-    const res = await call(h.app, acme, '/api/projects', { method: 'POST', body: { key: 'BIG', name: 'x', description: 'y'.repeat(5000) } });
+    const res = await call(h.app, acme, tasksUrl, { method: 'POST', body: { title: 'x', description: 'y'.repeat(5000) } });
     assertProblem(res, 'payload-too-large');
   });
 
   test('a body that is not JSON is a 415', async () => {
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
-      const res = await call(h.app, acme, '/api/projects', { method: 'POST', body: 'key=ABC', headers: { 'content-type': type } });
+      const res = await call(h.app, acme, tasksUrl, { method: 'POST', body: 'title=ABC', headers: { 'content-type': type } });
       assertProblem(res, 'unsupported-media-type');
     }
   });

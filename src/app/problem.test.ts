@@ -4,6 +4,7 @@ import type { FastifySchemaValidationError } from 'fastify';
 import { Type, type TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { CreateTaskBody } from './work/tasks/schema.ts';
+import { WorkflowBody } from './work/workflows/schema.ts';
 import { fieldErrors } from './problem.ts';
 
 function errorsOf(schema: TSchema, value: unknown): FastifySchemaValidationError[] {
@@ -12,8 +13,8 @@ function errorsOf(schema: TSchema, value: unknown): FastifySchemaValidationError
 
 describe('fieldErrors', () => {
   test('a value outside an enum is one error naming the allowed values', () => {
-    const errors = fieldErrors('body', errorsOf(CreateTaskBody, { title: 'x', status: 'blocked' }));
-    assert.deepEqual(errors, [{ in: 'body', pointer: '/status', message: 'must be one of: todo, in_progress, done' }]);
+    const errors = fieldErrors('body', errorsOf(WorkflowBody, { statuses: [{ name: 'x', category: 'blocked' }], transitions: [] }));
+    assert.deepEqual(errors, [{ in: 'body', pointer: '/statuses/0/category', message: 'must be one of: todo, in_progress, done' }]);
   });
 
   test('a union of types names the types once', () => {

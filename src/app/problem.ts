@@ -58,6 +58,9 @@ const PG_CODES: Record<string, ProblemCode> = {
   '22007': 'validation-failed',
   '22008': 'validation-failed',
   '22P02': 'validation-failed',
+  // A NUL character (or one the database encoding cannot hold) in a text value.
+  '22021': 'validation-failed',
+  '22P05': 'validation-failed',
   '57014': 'request-timeout',
   '3D000': 'database-unavailable',
   '53300': 'database-unavailable',

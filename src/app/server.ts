@@ -27,6 +27,8 @@ import type { BackgroundWork } from './background.ts';
 import { accountServices } from './accounts/build.ts';
 import { installRateLimits } from './plugins/rate-limits.ts';
 import fastifyCookie from '@fastify/cookie';
+import { installOpenApi } from './openapi/document.ts';
+import { webApp } from './plugins/web.ts';
 
 export interface BuildServerOptions {
   platform: Pick<Platform, 'config' | 'control' | 'target' | 'masterKey' | 'log'>;
@@ -108,10 +110,13 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     installProxyRedirect(app, platform.config);
     installTenancy(app, { resolver, pools, baseDomain: serverConfig.baseDomain, retryAfterSeconds, requestTimeoutMs: serverConfig.requestTimeoutMs });
     installRateLimits(app, platform.config.rateLimits);
+    // Before any route, so the OpenAPI document sees them all.
+    await installOpenApi(app);
     installHealth(app, { control: platform.control });
     installProblemDocs(app);
     await app.register(fastifyCookie);
     await app.register(api({ verifier: tokens, services: accounts.services }), { prefix: '/api' });
+    await app.register(webApp());
   } catch (err) {
     await resolver.close();
     await pools.close();

@@ -7,6 +7,7 @@ import { mailCommand } from './mail.ts';
 import { startCommand } from './start.ts';
 import { tenantCommand } from './tenant.ts';
 import { scanCommand } from './scan.ts';
+import { clusterCommand } from './cluster.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 
 /** Exit codes: 0 ok, 1 failed, 2 bad usage or configuration, 3 not found, 4 conflict. */
@@ -27,7 +28,7 @@ export function buildProgram(): Command {
     .version(packageJson.version)
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
-  for (const command of [startCommand(), tenantCommand(), dbCommand(), mailCommand(), scanCommand()]) program.addCommand(command);
+  for (const command of [startCommand(), tenantCommand(), dbCommand(), mailCommand(), scanCommand(), clusterCommand()]) program.addCommand(command);
   const overrideAll = (cmd: Command): void => {
     cmd.exitOverride();
     cmd.commands.forEach(overrideAll);

@@ -10,6 +10,7 @@ import { clientConfig, databaseUnreachable, parseDatabaseUrl, type ConnectionTar
 import { LocalCluster, freePort } from './postgres/local-cluster.ts';
 import { findPgTools, resolveRunAs, type PgTools } from './postgres/tools.ts';
 import { ensureControlPlane } from './control-plane.ts';
+import { recordedPrimary, startManagedStandbys, type ManagedStandbys } from './replication/managed-nodes.ts';
 
 export const CONTROL_DATABASE = 'taskflow_control';
 
@@ -36,7 +37,8 @@ export interface OpenOptions {
   initialise?: boolean;
 }
 
-function masterKeyFrom(dir: DataDir): string {
+/** The master key: TASKFLOW_MASTER_KEY, else `secrets/master.key` (made on first use). */
+export function masterKeyFrom(dir: DataDir): string {
   const fromEnv = process.env.TASKFLOW_MASTER_KEY;
   if (fromEnv !== undefined && fromEnv !== '') {
     if (fromEnv.length < 32) throw new UserError('TASKFLOW_MASTER_KEY must be at least 32 characters (use 32 random bytes, base64)');
@@ -53,16 +55,18 @@ async function prepareManagedCluster(config: Config, dir: DataDir, tools: PgTool
     if (!state.managed) {
       throw new UserError(`${dir.root} was set up for an external database; pass --database-url (or TASKFLOW_DATABASE_URL)`);
     }
-    if (!existsSync(join(dir.pgData, 'PG_VERSION'))) {
+    // After a failover or switchover the primary is another node (docs/high-availability.md).
+    const primary = recordedPrimary(dir, state.managed.port);
+    if (!existsSync(join(primary.pgData, 'PG_VERSION'))) {
       throw new UserError(
-        `${dir.root} is damaged: its PostgreSQL cluster ${dir.pgData} is missing. Restore it from a backup, or move the data directory away to start afresh.`,
+        `${dir.root} is damaged: its PostgreSQL cluster ${primary.pgData} is missing. Restore it from a backup, or move the data directory away to start afresh.`,
       );
     }
     if (state.managed.pgMajor !== tools.major) {
       throw new UserError(`the cluster in ${dir.pgData} is PostgreSQL ${state.managed.pgMajor}, but the tools found are ${tools.major} (${tools.binDir}); set TASKFLOW_PG_BINDIR`);
     }
     const password = ensureSecret(dir, 'pg-superuser.password');
-    return new LocalCluster({ pgData: dir.pgData, port: state.managed.port, tools, runAs, superuserPassword: password });
+    return new LocalCluster({ pgData: primary.pgData, port: primary.port, tools, runAs, superuserPassword: password });
   }
   if (!initialise) throw new UserError(`${dir.root} is not initialised; run 'taskflow start' first`);
   if (state && !state.initialised) {
@@ -95,6 +99,7 @@ export async function openPlatform(config: Config, options: OpenOptions): Promis
   let cluster: LocalCluster | null = null;
   let target: ConnectionTarget;
   let startedHere = false;
+  let standbys: ManagedStandbys | null = null;
   if (config.databaseUrl) {
     target = parseDatabaseUrl(config.databaseUrl);
     const state = readState(dir);
@@ -104,6 +109,12 @@ export async function openPlatform(config: Config, options: OpenOptions): Promis
     const outcome = await cluster.start();
     startedHere = outcome === 'started';
     if (startedHere) log.info({ port: cluster.port }, 'PostgreSQL started');
+    try {
+      standbys = await startManagedStandbys({ dir, primary: cluster, mainPort: readState(dir)?.managed?.port ?? cluster.port, log });
+    } catch (err) {
+      if (startedHere) await cluster.stop().catch(() => undefined);
+      throw err;
+    }
     target = cluster.target();
   }
 
@@ -143,6 +154,7 @@ export async function openPlatform(config: Config, options: OpenOptions): Promis
         await cluster.stop();
         log.info('PostgreSQL stopped');
       }
+      await standbys?.stop(closeOptions.stopCluster === true);
     },
   };
 }

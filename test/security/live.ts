@@ -1,7 +1,8 @@
 /**
  * A live TaskFlow for the security suites: real PostgreSQL, the real server listening on HTTPS
  * (certificates from its own local authority) on a free loopback port, and two tenants each with
- * an owner, a member and an API token. Clients reach `<slug>.localhost:<port>` at 127.0.0.1.
+ * an owner, a member, an API token and a project (`WEB`, made by the owner: members and tokens
+ * cannot make projects). Clients reach `<slug>.localhost:<port>` at 127.0.0.1.
  */
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
@@ -63,6 +64,8 @@ export async function startLiveServer(overrides: Record<string, unknown> = {}): 
       // Users are made through the real flows (setup link, invitation), over inject on the same server.
       const ownerBrowser = await firstOwner(app as FastifyInstance, tp, { ...t, host }, owner.email);
       await invitedUser(app as FastifyInstance, tp, ownerBrowser, member.email, 'member');
+      const project = await ownerBrowser.request('POST', '/api/projects', { key: 'WEB', name: 'Website' });
+      if (project.statusCode !== 201) throw new Error(`project: ${project.statusCode} ${project.body}`);
       return { slug, tenant: t.tenant, token: t.token, host, origin: `https://${host}`, owner, member };
     };
     const acme = await live('acme');

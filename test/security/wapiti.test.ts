@@ -304,7 +304,7 @@ function watchRequests(live: LiveServer): { total: number; otherHosts: Set<strin
   return seen;
 }
 
-/** A project with two tasks in acme; returns their ids and a cursor for the second page of tasks. */
+/** Two tasks in acme's project (made by live.ts); returns their ids and a cursor for the second page of tasks. */
 async function seedWork(live: LiveServer): Promise<{ projectId: string; taskId: string; cursor: string }> {
   const call = async (method: string, path: string, body?: unknown): Promise<Record<string, unknown>> => {
     const res = await request({ port: live.port, host: live.acme.host, ca: live.ca, method, path, body, headers: { authorization: `Bearer ${live.acme.token}` } });
@@ -313,10 +313,12 @@ async function seedWork(live: LiveServer): Promise<{ projectId: string; taskId: 
     assert.ok(isRecord(json));
     return json;
   };
-  const project = await call('POST', '/api/projects', { key: 'WEB', name: 'Website' });
+  const projects = await call('GET', '/api/projects');
+  const project = Array.isArray(projects.items) ? (projects.items[0] as unknown) : null;
+  assert.ok(isRecord(project));
   const projectId = text(project.id);
-  const task = await call('POST', `/api/projects/${projectId}/tasks`, { title: 'Launch', description: 'Write the release notes' });
-  await call('POST', `/api/projects/${projectId}/tasks`, { title: 'Follow up', status: 'in_progress' });
+  const task = await call('POST', `/api/projects/${projectId}/tasks`, { title: 'Launch', description: 'Write the release notes', labels: ['release'] });
+  await call('POST', `/api/projects/${projectId}/tasks`, { title: 'Follow up', priority: 'high' });
   const page = await call('GET', '/api/tasks?limit=1');
   assert.equal(typeof page.nextCursor, 'string');
   return { projectId, taskId: text(task.id), cursor: text(page.nextCursor) };
@@ -343,8 +345,11 @@ test('wapiti finds nothing above low severity in the live TaskFlow API', { timeo
   const result = await runWapiti({
     url: `${base}/`,
     startUrls: [
-      `${base}/api/tasks?status=todo&limit=10`,
-      `${base}/api/tasks?projectId=${projectId}&status=in_progress&limit=1&cursor=${cursor}`,
+      `${base}/api/tasks?category=todo&limit=10`,
+      `${base}/api/tasks?projectId=${projectId}&category=todo&limit=1&cursor=${cursor}`,
+      `${base}/api/tasks?q=launch&label=release&sort=priority&order=desc&limit=10`,
+      `${base}/api/tasks/${taskId}/comments`,
+      `${base}/api/projects/${projectId}/workflow`,
       `${base}/api/tasks/${taskId}`,
       `${base}/api/projects?limit=5`,
       `${base}/api/projects/${projectId}`,

@@ -33,8 +33,8 @@ async function controlAnswers(control: Pick<pg.Pool, 'query'>): Promise<boolean>
 
 export function installHealth(app: App, options: { control: Pick<pg.Pool, 'query'> }): void {
   const config = { tenancy: 'none' } as const;
-  app.get('/healthz', { config, schema: { response: { 200: Status, ...PROBLEM_RESPONSES } } }, () => ({ status: 'ok' as const }));
-  app.get('/readyz', { config, schema: { response: { 200: Status, ...PROBLEM_RESPONSES } } }, async () => {
+  app.get('/healthz', { config, schema: { summary: 'Whether the process answers', response: { 200: Status, ...PROBLEM_RESPONSES } } }, () => ({ status: 'ok' as const }));
+  app.get('/readyz', { config, schema: { summary: 'Whether the control database answers', response: { 200: Status, ...PROBLEM_RESPONSES } } }, async () => {
     if (!(await controlAnswers(options.control))) throw new AppError('database-unavailable', 'the control database does not answer');
     return { status: 'ok' as const };
   });

@@ -22,6 +22,7 @@ export function installProblemDocs(app: App): void {
     {
       config: { tenancy: 'none' },
       schema: {
+        summary: 'What a problem code means',
         params: Type.Object({ code: Type.String({ pattern: '^[a-z][a-z-]{0,63}$' }) }, { additionalProperties: false }),
         response: { 200: ProblemDoc, ...PROBLEM_RESPONSES },
       },

@@ -21,17 +21,28 @@ interface Route {
   body?: string[];
 }
 
-/** The routes of the TaskFlow API with their parameters (reads, and writes against ids that do not exist). */
+/**
+ * The routes of the TaskFlow API a member (the scan user) or an API token may call, with their
+ * parameters: reads, and writes against ids that do not exist.
+ */
 const ROUTES: Route[] = [
   { method: 'GET', path: '/api/projects', query: ['cursor', 'limit'] },
   { method: 'GET', path: '/api/projects/:id' },
-  { method: 'PATCH', path: '/api/projects/:id', body: ['name', 'description'] },
-  { method: 'DELETE', path: '/api/projects/:id' },
-  { method: 'GET', path: '/api/tasks', query: ['projectId', 'status', 'cursor', 'limit'] },
+  { method: 'GET', path: '/api/projects/:id/workflow' },
+  { method: 'GET', path: '/api/projects/:id/labels' },
+  {
+    method: 'GET',
+    path: '/api/tasks',
+    query: ['projectId', 'status', 'category', 'assignee', 'label', 'priority', 'dueBefore', 'dueAfter', 'q', 'sort', 'order', 'cursor', 'limit'],
+  },
   { method: 'GET', path: '/api/tasks/:id' },
-  { method: 'PATCH', path: '/api/tasks/:id', body: ['title', 'description', 'status', 'priority', 'dueDate'] },
+  { method: 'PATCH', path: '/api/tasks/:id', body: ['title', 'description', 'statusId', 'priority', 'dueDate', 'assigneeId'] },
+  { method: 'POST', path: '/api/tasks/:id/move', body: ['toStatusId'] },
   { method: 'DELETE', path: '/api/tasks/:id' },
-  { method: 'POST', path: '/api/projects/:id/tasks', body: ['title', 'description', 'status', 'priority', 'dueDate'] },
+  { method: 'GET', path: '/api/tasks/:id/history', query: ['cursor', 'limit'] },
+  { method: 'GET', path: '/api/tasks/:id/comments', query: ['cursor', 'limit'] },
+  { method: 'POST', path: '/api/tasks/:id/comments', body: ['body'] },
+  { method: 'POST', path: '/api/projects/:id/tasks', body: ['title', 'description', 'statusId', 'priority', 'dueDate', 'assigneeId'] },
   { method: 'POST', path: '/api/auth/login', body: ['email', 'password'] },
   { method: 'POST', path: '/api/auth/password-reset/complete', body: ['token', 'password'] },
   { method: 'POST', path: '/api/auth/invitations/accept', body: ['token', 'displayName', 'password'] },
@@ -103,25 +114,39 @@ export const xss: Check = {
     const failures: string[] = [];
     const reflected: [string, () => Promise<ScanResponse>][] = [
       ['reflected in a query', () => ctx.api(t, 'GET', `/api/tasks?status=${enc}`)],
+      ['reflected in a search', () => ctx.api(t, 'GET', `/api/tasks?q=${enc}`)],
       ['reflected in a path', () => ctx.api(t, 'GET', `/api/${enc}`)],
       ['reflected in a problem path', () => ctx.client.request(`${t.url}/problems/${enc}`)],
-      ['reflected in a body field', () => ctx.api(t, 'POST', '/api/projects', { key: XSS, name: XSS })],
+      ['reflected in a body field', () => ctx.api(t, 'POST', `/api/projects/${RANDOM_ID}/tasks`, { title: XSS, statusId: XSS })],
     ];
     for (const [label, probe] of reflected) {
       const v = htmlProblem(label, await probe());
       if (v) failures.push(v);
     }
-    // Stored: a project whose name and description are the payload, read back, then removed.
-    const key = `X${Date.now().toString(36).toUpperCase().slice(-6)}`;
-    const made = await ctx.api(t, 'POST', '/api/projects', { key, name: XSS, description: XSS });
-    if (made.status === 201) {
-      const id = made.json<{ id: string }>()?.id ?? '';
-      const read = await ctx.api(t, 'GET', `/api/projects/${id}`);
-      const v = htmlProblem('stored in a project', read);
-      if (v) failures.push(v);
-      await ctx.api(t, 'DELETE', `/api/projects/${id}`);
-    } else failures.push(`could not create the stored-XSS probe project (${made.status}); give the scan user member rights`);
-    return { failures, probes: reflected.length + 1 };
+    // Stored: a task (title, Markdown description, label) and a comment that are the payload, read
+    // back, then removed. Tasks need a project, and projects are for admins to make: use one that exists.
+    const projects = await ctx.api(t, 'GET', '/api/projects?limit=1');
+    const projectId = projects.json<{ items?: { id: string }[] }>()?.items?.[0]?.id;
+    if (projectId === undefined) {
+      failures.push(`found no project to store the XSS probe in (GET /api/projects answered ${projects.status}); create one for the scan user`);
+      return { failures, probes: reflected.length };
+    }
+    const made = await ctx.api(t, 'POST', `/api/projects/${projectId}/tasks`, { title: XSS, description: XSS, labels: [XSS.slice(0, 40)] });
+    const taskId = made.json<{ id: string }>()?.id;
+    if (made.status !== 201 || taskId === undefined) {
+      failures.push(`could not create the stored-XSS probe task (${made.status}); give the scan user member rights`);
+      return { failures, probes: reflected.length + 1 };
+    }
+    try {
+      await ctx.api(t, 'POST', `/api/tasks/${taskId}/comments`, { body: XSS });
+      for (const [label, path] of [['stored in a task', `/api/tasks/${taskId}`], ['stored in a comment', `/api/tasks/${taskId}/comments`], ['stored in a list', `/api/tasks?projectId=${projectId}`]] as const) {
+        const v = htmlProblem(label, await ctx.api(t, 'GET', path));
+        if (v) failures.push(v);
+      }
+    } finally {
+      await ctx.api(t, 'DELETE', `/api/tasks/${taskId}`);
+    }
+    return { failures, probes: reflected.length + 3 };
   },
 };
 

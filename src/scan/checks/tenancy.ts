@@ -24,21 +24,31 @@ export const crossTenant: Check = {
       const res = await ctx.client.request(`${b.url}/api/projects`, { headers: { authorization: `Bearer ${a.token}` } });
       if (res.status !== 401) failures.push(`A's API token on B's host: answered ${res.status}`);
     }
-    // B's ids on A's host.
-    const key = `B${Date.now().toString(36).toUpperCase().slice(-6)}`;
-    const made = await ctx.api(b, 'POST', '/api/projects', { key, name: 'cross-tenant probe' });
-    const projectId = made.json<{ id: string }>()?.id;
-    if (made.status !== 201 || !projectId) return { failures: [...failures, `could not create a probe project in B (${made.status})`], probes };
+    // B's ids on A's host: a task made for the probe in one of B's projects (making projects is for admins).
+    const projects = await ctx.api(b, 'GET', '/api/projects?limit=1');
+    const projectId = projects.json<{ items?: { id: string }[] }>()?.items?.[0]?.id;
+    if (projectId === undefined) return { failures: [...failures, `found no project in B to probe with (${projects.status}); create one`], probes };
     const task = await ctx.api(b, 'POST', `/api/projects/${projectId}/tasks`, { title: 'cross-tenant probe' });
-    const taskId = task.json<{ id: string }>()?.id ?? '';
+    const taskId = task.json<{ id: string }>()?.id;
+    if (task.status !== 201 || taskId === undefined) return { failures: [...failures, `could not create a probe task in B (${task.status})`], probes };
+    const comment = await ctx.api(b, 'POST', `/api/tasks/${taskId}/comments`, { body: 'cross-tenant probe' });
+    const commentId = comment.json<{ id: string }>()?.id ?? '00000000-0000-4000-8000-000000000000';
+    const statusId = task.json<{ status?: { id: string } }>()?.status?.id ?? '00000000-0000-4000-8000-000000000000';
     try {
       for (const [method, path, body] of [
         ['GET', `/api/projects/${projectId}`, undefined],
+        ['GET', `/api/projects/${projectId}/workflow`, undefined],
         ['GET', `/api/tasks/${taskId}`, undefined],
+        ['GET', `/api/tasks/${taskId}/history`, undefined],
+        ['GET', `/api/tasks/${taskId}/comments`, undefined],
         ['GET', `/api/tasks?projectId=${projectId}`, undefined],
         ['PATCH', `/api/tasks/${taskId}`, { title: 'moved across tenants' }],
+        ['POST', `/api/tasks/${taskId}/move`, { toStatusId: statusId }],
+        ['PATCH', `/api/tasks/${taskId}/comments/${commentId}`, { body: 'edited across tenants' }],
+        ['DELETE', `/api/tasks/${taskId}/comments/${commentId}`, undefined],
         ['DELETE', `/api/tasks/${taskId}`, undefined],
         ['POST', `/api/projects/${projectId}/tasks`, { title: 'planted across tenants' }],
+        ['POST', `/api/tasks/${taskId}/comments`, { body: 'planted across tenants' }],
       ] as const) {
         probes++;
         const res = await ctx.api(a, method, path, body);
@@ -48,9 +58,11 @@ export const crossTenant: Check = {
         }
       }
       const after = await ctx.api(b, 'GET', `/api/tasks/${taskId}`);
-      if (after.json<{ title: string }>()?.title !== 'cross-tenant probe') failures.push("B's task was changed through A's host");
+      if (after.json<{ title: string; version: number }>()?.version !== 1) failures.push("B's task was changed through A's host");
+      const comments = await ctx.api(b, 'GET', `/api/tasks/${taskId}/comments`);
+      if (comments.json<{ items?: { body: string }[] }>()?.items?.map((c) => c.body).join() !== 'cross-tenant probe') failures.push("B's comments were changed through A's host");
     } finally {
-      await ctx.api(b, 'DELETE', `/api/projects/${projectId}`);
+      await ctx.api(b, 'DELETE', `/api/tasks/${taskId}`);
     }
     return { failures, probes };
   },

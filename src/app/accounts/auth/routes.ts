@@ -35,7 +35,7 @@ function signedInUser(principal: Principal | null) {
 export function authRoutes(app: App, services: AccountServices): void {
   const publicRoute = { permission: 'public' as const };
 
-  app.get('/auth/csrf', { config: publicRoute, schema: { response: { 200: Type.Object({ csrfToken: Type.String() }), ...PROBLEM_RESPONSES } } }, async (request, reply) => {
+  app.get('/auth/csrf', { config: publicRoute, schema: { summary: 'A CSRF token for browser requests that change something', response: { 200: Type.Object({ csrfToken: Type.String() }), ...PROBLEM_RESPONSES } } }, async (request, reply) => {
     assertHttps(request);
     const tenant = request.tenant;
     if (!tenant) throw new Error('no tenant');
@@ -44,13 +44,13 @@ export function authRoutes(app: App, services: AccountServices): void {
     return reply.header('cache-control', 'no-store').send({ csrfToken: token });
   });
 
-  app.get('/auth/session', { config: { ...publicRoute, allowPendingSecondFactor: true, allowDuringEnrolment: true }, schema: { response: { 200: SessionState, ...PROBLEM_RESPONSES } } }, async (request, reply) => {
+  app.get('/auth/session', { config: { ...publicRoute, allowPendingSecondFactor: true, allowDuringEnrolment: true }, schema: { summary: "The state of this browser's session", response: { 200: SessionState, ...PROBLEM_RESPONSES } } }, async (request, reply) => {
     return reply.header('cache-control', 'no-store').send(stateOf(request.principal));
   });
 
   app.post(
     '/auth/login',
-    { config: publicRoute, schema: { body: Type.Object({ email: EmailInput, password: PasswordInput }, { additionalProperties: false }), response: { 200: SessionState, ...PROBLEM_RESPONSES } } },
+    { config: publicRoute, schema: { summary: 'Sign in with e-mail address and password', body: Type.Object({ email: EmailInput, password: PasswordInput }, { additionalProperties: false }), response: { 200: SessionState, ...PROBLEM_RESPONSES } } },
     async (request, reply) => {
       const result = await signIn({ tenantDb: request.tenantDb, services, caller: callerOf(request), email: request.body.email, password: request.body.password });
       setSessionCookie(reply, result.session.token, result.session.expiresAt);
@@ -67,7 +67,7 @@ export function authRoutes(app: App, services: AccountServices): void {
 
   app.post(
     '/auth/login/second-factor',
-    { config: { permission: 'account.self', allowPendingSecondFactor: true }, schema: { body: SecondFactorBody, response: { 204: Type.Null(), ...PROBLEM_RESPONSES } } },
+    { config: { permission: 'account.self', allowPendingSecondFactor: true }, schema: { summary: 'Finish signing in with the second factor', body: SecondFactorBody, response: { 204: Type.Null(), ...PROBLEM_RESPONSES } } },
     async (request, reply) => {
       const principal = signedInUser(request.principal);
       if (principal.session.stage !== 'mfa') throw new AppError('conflict', 'this session is already signed in');
@@ -77,7 +77,7 @@ export function authRoutes(app: App, services: AccountServices): void {
     },
   );
 
-  app.post('/auth/logout', { config: { permission: 'account.self', allowPendingSecondFactor: true, allowDuringEnrolment: true }, schema: { response: { 204: Type.Null(), ...PROBLEM_RESPONSES } } }, async (request, reply) => {
+  app.post('/auth/logout', { config: { permission: 'account.self', allowPendingSecondFactor: true, allowDuringEnrolment: true }, schema: { summary: 'Sign out', response: { 204: Type.Null(), ...PROBLEM_RESPONSES } } }, async (request, reply) => {
     const principal = signedInUser(request.principal);
     await signOut({ tenantDb: request.tenantDb, services, caller: callerOf(request), user: principal.user, sessionId: principal.session.id });
     clearSessionCookie(reply);
@@ -89,6 +89,7 @@ export function authRoutes(app: App, services: AccountServices): void {
     {
       config: { permission: 'account.self', allowDuringEnrolment: true },
       schema: {
+        summary: 'Enter the password again before a sensitive change',
         body: Type.Object({ password: PasswordInput, code: Type.Optional(TotpCode), recoveryCode: Type.Optional(RecoveryCode) }, { additionalProperties: false }),
         response: { 204: Type.Null(), ...PROBLEM_RESPONSES },
       },
@@ -103,7 +104,7 @@ export function authRoutes(app: App, services: AccountServices): void {
 
   app.post(
     '/auth/password-reset',
-    { config: publicRoute, schema: { body: Type.Object({ email: EmailInput }, { additionalProperties: false }), response: { 202: Type.Object({ message: Type.String() }), ...PROBLEM_RESPONSES } } },
+    { config: publicRoute, schema: { summary: 'Ask for a password reset link', body: Type.Object({ email: EmailInput }, { additionalProperties: false }), response: { 202: Type.Object({ message: Type.String() }), ...PROBLEM_RESPONSES } } },
     async (request, reply) => {
       const caller = callerOf(request);
       const { tenantDb } = request;
@@ -116,7 +117,7 @@ export function authRoutes(app: App, services: AccountServices): void {
 
   app.post(
     '/auth/password-reset/complete',
-    { config: publicRoute, schema: { body: Type.Object({ token: Token, password: PasswordInput }, { additionalProperties: false }), response: { 204: Type.Null(), ...PROBLEM_RESPONSES } } },
+    { config: publicRoute, schema: { summary: 'Set a new password with a reset link', body: Type.Object({ token: Token, password: PasswordInput }, { additionalProperties: false }), response: { 204: Type.Null(), ...PROBLEM_RESPONSES } } },
     async (request, reply) => {
       await completePasswordReset({ tenantDb: request.tenantDb, services, caller: callerOf(request), token: request.body.token, password: request.body.password });
       clearSessionCookie(reply);
@@ -128,7 +129,7 @@ export function authRoutes(app: App, services: AccountServices): void {
     '/auth/invitations/accept',
     {
       config: publicRoute,
-      schema: { body: Type.Object({ token: Token, displayName: DisplayName, password: PasswordInput }, { additionalProperties: false }), response: { 204: Type.Null(), ...PROBLEM_RESPONSES } },
+      schema: { summary: 'Accept an invitation or a setup link', body: Type.Object({ token: Token, displayName: DisplayName, password: PasswordInput }, { additionalProperties: false }), response: { 204: Type.Null(), ...PROBLEM_RESPONSES } },
     },
     async (request, reply) => {
       const { session } = await acceptInvitation({ tenantDb: request.tenantDb, services, caller: callerOf(request), ...request.body });

@@ -1,6 +1,9 @@
 /** Project commands: each takes one props object with the tenant's database and does one thing. */
 import { AppError } from '../../../errors.ts';
+import type { WorkActor } from '../../policies.ts';
 import type { Db } from '../../tenant-db.ts';
+import { createWorkflow } from '../workflows/commands.ts';
+import { DEFAULT_WORKFLOW } from '../workflows/default.ts';
 import { afterCursorSql, decodeCursor, DEFAULT_PAGE_SIZE, positionSql, toPage, type Page } from '../pagination.ts';
 import type { CreateProjectInput, ProjectView, UpdateProjectInput } from './schema.ts';
 
@@ -31,21 +34,27 @@ function notFound(): AppError {
   return new AppError('not-found', 'no such project');
 }
 
-/** Creates a project; 409 if its key is taken. */
-export async function createProject(props: { db: Db; input: CreateProjectInput }): Promise<ProjectView> {
+/**
+ * Creates a project with the default workflow (workflows/default.ts); 409 if its key is taken.
+ * Run it in a transaction, so a project never exists without its workflow.
+ */
+export async function createProject(props: { db: Db; actor: WorkActor; input: CreateProjectInput }): Promise<ProjectView> {
   const { db, input } = props;
-  try {
-    const res = await db.query<ProjectRow>(
-      `INSERT INTO projects AS p (key, name, description) VALUES ($1, $2, $3) RETURNING ${COLUMNS}`,
-      [input.key, input.name, input.description ?? ''],
-    );
-    const row = res.rows[0];
-    if (!row) throw new Error('INSERT returned no row');
-    return view(row);
-  } catch (err) {
-    if ((err as { code?: string }).code === '23505') throw new AppError('conflict', `a project with key '${input.key}' already exists`);
-    throw err;
-  }
+  // ON CONFLICT rather than catching 23505: a failed statement would abort the whole transaction.
+  const res = await db.query<ProjectRow>(
+    `INSERT INTO app.projects AS p (key, name, description) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING RETURNING ${COLUMNS}`,
+    [input.key, input.name, input.description ?? ''],
+  );
+  const row = res.rows[0];
+  if (!row) throw new AppError('conflict', `a project with key '${input.key}' already exists`);
+  await createWorkflow({ db, projectId: row.id, workflow: DEFAULT_WORKFLOW, actor: props.actor });
+  return view(row);
+}
+
+/** Throws 404 unless the project exists. */
+export async function assertProjectExists(db: Db, id: string): Promise<void> {
+  const res = await db.query('SELECT 1 FROM app.projects WHERE id = $1', [id]);
+  if (res.rowCount === 0) throw notFound();
 }
 
 /** One page of projects, oldest first. */
@@ -54,12 +63,12 @@ export async function listProjects(props: { db: Db; cursor?: string; limit?: num
   const params: unknown[] = [];
   const where = props.cursor === undefined ? 'TRUE' : afterCursorSql('p', decodeCursor(props.cursor), params);
   params.push(limit + 1);
-  const res = await props.db.query<ProjectRow>(`SELECT ${COLUMNS} FROM projects p WHERE ${where} ORDER BY p.created_at, p.id LIMIT $${params.length}`, params);
+  const res = await props.db.query<ProjectRow>(`SELECT ${COLUMNS} FROM app.projects p WHERE ${where} ORDER BY p.created_at, p.id LIMIT $${params.length}`, params);
   return toPage(res.rows, limit, view);
 }
 
 export async function getProject(props: { db: Db; id: string }): Promise<ProjectView> {
-  const res = await props.db.query<ProjectRow>(`SELECT ${COLUMNS} FROM projects p WHERE p.id = $1`, [props.id]);
+  const res = await props.db.query<ProjectRow>(`SELECT ${COLUMNS} FROM app.projects p WHERE p.id = $1`, [props.id]);
   const row = res.rows[0];
   if (!row) throw notFound();
   return view(row);
@@ -70,7 +79,7 @@ export async function getProject(props: { db: Db; id: string }): Promise<Project
  * such project (preconditions only count for a request that would otherwise succeed), else 412.
  */
 async function unversioned(db: Db, id: string): Promise<AppError> {
-  const res = await db.query('SELECT 1 FROM projects WHERE id = $1', [id]);
+  const res = await db.query('SELECT 1 FROM app.projects WHERE id = $1', [id]);
   if (res.rowCount === 0) return notFound();
   return new AppError('precondition-failed', 'projects have no versions, so an If-Match naming one never matches; send If-Match only with tasks (If-Match: * is accepted)');
 }
@@ -83,7 +92,7 @@ export async function updateProject(props: { db: Db; id: string; changes: Update
   const { db, id, changes, versions } = props;
   if (versions !== null) throw await unversioned(db, id);
   const res = await db.query<ProjectRow>(
-    `UPDATE projects AS p SET name = COALESCE($2, p.name), description = COALESCE($3, p.description), updated_at = clock_timestamp()
+    `UPDATE app.projects AS p SET name = COALESCE($2, p.name), description = COALESCE($3, p.description), updated_at = clock_timestamp()
      WHERE p.id = $1 RETURNING ${COLUMNS}`,
     [id, changes.name ?? null, changes.description ?? null],
   );
@@ -96,6 +105,6 @@ export async function updateProject(props: { db: Db; id: string; changes: Update
 export async function deleteProject(props: { db: Db; id: string; versions: number[] | null }): Promise<void> {
   const { db, id, versions } = props;
   if (versions !== null) throw await unversioned(db, id);
-  const res = await db.query('DELETE FROM projects WHERE id = $1', [id]);
+  const res = await db.query('DELETE FROM app.projects WHERE id = $1', [id]);
   if (res.rowCount === 0) throw notFound();
 }

@@ -2,6 +2,7 @@
 import { Type, type Static } from 'typebox';
 import { IdParams, PROBLEM_RESPONSES, Timestamp, Uuid } from '../../schema.ts';
 import { Cursor, Limit, PageOf } from '../pagination.ts';
+import { IfMatchHeaders } from '../schema.ts';
 
 /** Short upper-case code that prefixes the keys of the project's tasks (`WEB-12`). */
 export const ProjectKey = Type.String({ pattern: '^[A-Z][A-Z0-9]{1,9}$' });
@@ -31,8 +32,8 @@ export const ListProjectsQuery = Type.Object({ cursor: Type.Optional(Cursor), li
 
 export const ProjectPage = PageOf(Project);
 
-export const createProjectRoute = { body: CreateProjectBody, response: { 201: Project, ...PROBLEM_RESPONSES } };
-export const listProjectsRoute = { querystring: ListProjectsQuery, response: { 200: ProjectPage, ...PROBLEM_RESPONSES } };
-export const getProjectRoute = { params: IdParams, response: { 200: Project, ...PROBLEM_RESPONSES } };
-export const updateProjectRoute = { params: IdParams, body: UpdateProjectBody, response: { 200: Project, ...PROBLEM_RESPONSES } };
-export const deleteProjectRoute = { params: IdParams, response: { 204: Type.Null(), ...PROBLEM_RESPONSES } };
+export const createProjectRoute = { summary: 'Create a project, with the default workflow', body: CreateProjectBody, response: { 201: Project, ...PROBLEM_RESPONSES } };
+export const listProjectsRoute = { summary: 'List projects, oldest first', querystring: ListProjectsQuery, response: { 200: ProjectPage, ...PROBLEM_RESPONSES } };
+export const getProjectRoute = { summary: 'One project', params: IdParams, response: { 200: Project, ...PROBLEM_RESPONSES } };
+export const updateProjectRoute = { summary: "Change a project's name or description", params: IdParams, headers: IfMatchHeaders, body: UpdateProjectBody, response: { 200: Project, ...PROBLEM_RESPONSES } };
+export const deleteProjectRoute = { summary: 'Delete a project with all its tasks', params: IdParams, headers: IfMatchHeaders, response: { 204: Type.Null(), ...PROBLEM_RESPONSES } };

@@ -1,154 +1,163 @@
-/** Task commands: each takes one props object with the tenant's database and does one thing. */
+/**
+ * Task commands: each takes one props object with the tenant's database and the actor, does one
+ * thing, and records what it changed in the task's history in the same transaction.
+ */
 import { AppError } from '../../../errors.ts';
+import { mayUseTransition, type WorkActor } from '../../policies.ts';
 import type { Db } from '../../tenant-db.ts';
-import { afterCursorSql, decodeCursor, DEFAULT_PAGE_SIZE, positionSql, toPage, type Page } from '../pagination.ts';
-import type { CreateTaskInput, TaskFilter, TaskView, UpdateTaskInput } from './schema.ts';
+import { actorColumns } from '../actor.ts';
+import type { CategoryValue, PersonView, StatusRefView } from '../schema.ts';
+import { recordTaskEvents, type TaskEvent } from './history.ts';
+import type { TransitionRoleValue } from '../workflows/schema.ts';
+import type { CreateTaskInput, TaskView, UpdateTaskInput } from './schema.ts';
+import { assertVersion, getTask, lockTask, noSuchTask, type TaskState } from './store.ts';
 
-interface TaskRow {
-  id: string;
-  project_id: string;
-  project_key: string;
-  number: number;
-  title: string;
-  description: string;
-  status: TaskView['status'];
-  priority: TaskView['priority'];
-  due_date: string | null;
-  version: number;
-  created_at: Date;
-  updated_at: Date;
-  page_micros: string;
+/** A status of this project, or 422 unknown-status (another project's status included). */
+async function statusInProject(db: Db, projectId: string, statusId: string): Promise<StatusRefView> {
+  const res = await db.query<{ id: string; name: string; category: CategoryValue }>('SELECT id, name, category FROM app.statuses WHERE id = $1 AND project_id = $2', [statusId, projectId]);
+  const row = res.rows[0];
+  if (!row) throw new AppError('unknown-status', `status ${statusId} is not one of this project's statuses; GET /api/projects/${projectId}/workflow lists them`);
+  return row;
 }
 
-/** Columns of a task row `t` joined to its project `p`; dates as text so no time zone can shift them. */
-const COLUMNS = `t.id, t.project_id, p.key AS project_key, t.number, t.title, t.description, t.status, t.priority,
-  to_char(t.due_date, 'YYYY-MM-DD') AS due_date, t.version, t.created_at, t.updated_at, ${positionSql('t')} AS page_micros`;
-
-/** Body fields and the columns they set; nothing else can reach an UPDATE. */
-const UPDATABLE: Record<keyof UpdateTaskInput, string> = {
-  title: 'title',
-  description: 'description',
-  status: 'status',
-  priority: 'priority',
-  dueDate: 'due_date',
-};
-
-function view(row: TaskRow): TaskView {
-  return {
-    id: row.id,
-    key: `${row.project_key}-${row.number}`,
-    projectId: row.project_id,
-    number: row.number,
-    title: row.title,
-    description: row.description,
-    status: row.status,
-    priority: row.priority,
-    dueDate: row.due_date,
-    version: row.version,
-    createdAt: row.created_at.toISOString(),
-    updatedAt: row.updated_at.toISOString(),
-  };
+/** The project's first status, where new tasks go unless told otherwise. */
+async function firstStatus(db: Db, projectId: string): Promise<StatusRefView> {
+  const res = await db.query<{ id: string; name: string; category: CategoryValue }>('SELECT id, name, category FROM app.statuses WHERE project_id = $1 ORDER BY position LIMIT 1', [projectId]);
+  const row = res.rows[0];
+  if (!row) throw new Error(`project ${projectId} has no statuses`);
+  return row;
 }
 
-function notFound(what = 'task'): AppError {
-  return new AppError('not-found', `no such ${what}`);
+/** Throws 409 transition-not-allowed unless the workflow lets this actor move from `from` to `to`. */
+async function assertTransition(db: Db, projectId: string, actor: WorkActor, from: StatusRefView, to: StatusRefView): Promise<void> {
+  const res = await db.query<{ roles: TransitionRoleValue[] | null }>(
+    'SELECT roles FROM app.transitions WHERE project_id = $1 AND from_status_id = $2 AND to_status_id = $3',
+    [projectId, from.id, to.id],
+  );
+  const transition = res.rows[0];
+  if (!transition) throw new AppError('transition-not-allowed', `the workflow has no move from '${from.name}' to '${to.name}'`, { extra: { from: from.id, to: to.id } });
+  if (!mayUseTransition(actor, transition.roles)) {
+    throw new AppError('transition-not-allowed', `only ${(transition.roles ?? []).join(', ')} may move tasks from '${from.name}' to '${to.name}'`, { extra: { from: from.id, to: to.id } });
+  }
+}
+
+/** An active user of this tenant, to assign a task to; 422 invalid-assignee otherwise. */
+async function assignable(db: Db, userId: string): Promise<PersonView> {
+  const res = await db.query<{ id: string; display_name: string }>("SELECT id, display_name FROM app.users WHERE id = $1 AND status = 'active'", [userId]);
+  const row = res.rows[0];
+  if (!row) throw new AppError('invalid-assignee', `user ${userId} is not an active user of this organisation; GET /api/people lists them`);
+  return { id: row.id, displayName: row.display_name };
 }
 
 /**
  * Creates a task in a project, numbering it from the project's counter. Run it in a transaction:
  * the counter's row lock serialises concurrent creates in one project, so numbers never repeat.
  */
-export async function createTask(props: { db: Db; projectId: string; input: CreateTaskInput }): Promise<TaskView> {
-  const { db, projectId, input } = props;
+export async function createTask(props: { db: Db; actor: WorkActor; projectId: string; input: CreateTaskInput }): Promise<TaskView> {
+  const { db, actor, projectId, input } = props;
   const counter = await db.query<{ number: number }>(
-    'UPDATE projects SET next_task_number = next_task_number + 1 WHERE id = $1 RETURNING next_task_number - 1 AS number',
+    'UPDATE app.projects SET next_task_number = next_task_number + 1 WHERE id = $1 RETURNING next_task_number - 1 AS number',
     [projectId],
   );
   const number = counter.rows[0]?.number;
-  if (number === undefined) throw notFound('project');
-  const res = await db.query<TaskRow>(
-    `WITH t AS (
-       INSERT INTO tasks (project_id, number, title, description, status, priority, due_date)
-       VALUES ($1, $2, $3, $4, $5, $6, $7::date) RETURNING *
-     )
-     SELECT ${COLUMNS} FROM t JOIN projects p ON p.id = t.project_id`,
-    [projectId, number, input.title, input.description ?? '', input.status ?? 'todo', input.priority ?? 'medium', input.dueDate ?? null],
+  if (number === undefined) throw new AppError('not-found', 'no such project');
+  const status = input.statusId === undefined ? await firstStatus(db, projectId) : await statusInProject(db, projectId, input.statusId);
+  const assignee = input.assigneeId ? await assignable(db, input.assigneeId) : null;
+  const [reporterKind, reporterId] = actorColumns(actor);
+  const res = await db.query<{ id: string }>(
+    `INSERT INTO app.tasks (project_id, number, title, description, status_id, priority, due_date, assignee_id, labels, reporter_kind, reporter_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::date, $8, $9::text[], $10, $11) RETURNING id`,
+    [projectId, number, input.title, input.description ?? '', status.id, input.priority ?? 'medium', input.dueDate ?? null, assignee?.id ?? null, input.labels ?? [], reporterKind, reporterId],
   );
-  const row = res.rows[0];
-  if (!row) throw new Error('INSERT returned no row');
-  return view(row);
+  const id = res.rows[0]?.id;
+  if (id === undefined) throw new Error('INSERT returned no row');
+  const task = await getTask({ db, id });
+  await recordTaskEvents(db, id, actor, [
+    {
+      kind: 'created',
+      after: { title: task.title, status: task.status, priority: task.priority, dueDate: task.dueDate, assignee: task.assignee, labels: task.labels },
+    },
+  ]);
+  return task;
 }
 
-/** One page of tasks, oldest first, optionally of one project and/or in one status. */
-export async function listTasks(props: { db: Db; filter: TaskFilter; cursor?: string; limit?: number }): Promise<Page<TaskView>> {
-  const limit = props.limit ?? DEFAULT_PAGE_SIZE;
-  const params: unknown[] = [];
-  const where: string[] = [];
-  if (props.filter.projectId !== undefined) where.push(`t.project_id = $${params.push(props.filter.projectId)}`);
-  if (props.filter.status !== undefined) where.push(`t.status = $${params.push(props.filter.status)}`);
-  if (props.cursor !== undefined) where.push(afterCursorSql('t', decodeCursor(props.cursor), params));
-  const res = await props.db.query<TaskRow>(
-    `SELECT ${COLUMNS} FROM tasks t JOIN projects p ON p.id = t.project_id
-     WHERE ${where.length > 0 ? where.join(' AND ') : 'TRUE'}
-     ORDER BY t.created_at, t.id LIMIT $${params.push(limit + 1)}`,
-    params,
-  );
-  return toPage(res.rows, limit, view);
-}
+type Field = keyof UpdateTaskInput;
 
-export async function getTask(props: { db: Db; id: string }): Promise<TaskView> {
-  const res = await props.db.query<TaskRow>(`SELECT ${COLUMNS} FROM tasks t JOIN projects p ON p.id = t.project_id WHERE t.id = $1`, [props.id]);
-  const row = res.rows[0];
-  if (!row) throw notFound();
-  return view(row);
+/** Body fields, the column each sets and the SQL cast of its parameter; nothing else reaches an UPDATE. */
+const COLUMNS: Record<Field, { column: string; cast: string; history: string }> = {
+  title: { column: 'title', cast: '', history: 'title' },
+  description: { column: 'description', cast: '', history: 'description' },
+  statusId: { column: 'status_id', cast: '::uuid', history: 'status' },
+  priority: { column: 'priority', cast: '', history: 'priority' },
+  dueDate: { column: 'due_date', cast: '::date', history: 'dueDate' },
+  assigneeId: { column: 'assignee_id', cast: '::uuid', history: 'assignee' },
+  labels: { column: 'labels', cast: '::text[]', history: 'labels' },
+};
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /**
- * Why a change matched no row: the task is gone (404, whatever If-Match said), or it is not at any
- * of the versions given (412; an empty list is an If-Match that names no version in our form).
+ * Changes the fields given and bumps the version. Checks in the order RFC 9110 asks: the task must
+ * exist (404), then If-Match (412, `versions` null means any), then the content: a status change
+ * must follow a transition the actor may use (409 transition-not-allowed; another project's status
+ * is 422 unknown-status) and an assignee must be an active user (422 invalid-assignee). Each field
+ * that actually changed gets a history entry with its value before and after.
  */
-async function missedBecause(db: Db, id: string, versions: number[] | null): Promise<AppError> {
-  const res = await db.query<{ version: number }>('SELECT version FROM tasks WHERE id = $1', [id]);
-  const current = res.rows[0]?.version;
-  if (current === undefined) return notFound();
-  const detail = versions?.length === 0 ? `If-Match names no version in our form; the task's ETag is "${current}"` : `the task is at version ${current}`;
-  return new AppError('precondition-failed', detail, { extra: { currentVersion: current } });
-}
+export async function updateTask(props: { db: Db; actor: WorkActor; id: string; changes: UpdateTaskInput; versions: number[] | null }): Promise<TaskView> {
+  const { db, actor, id, changes, versions } = props;
+  const before: TaskState = await lockTask(db, id);
+  assertVersion(before, versions);
 
-/**
- * Changes the fields given and bumps the version. With `versions` (from If-Match) the change only
- * happens if the task is still at one of them: 412 otherwise, or 404 if there is no such task.
- */
-export async function updateTask(props: { db: Db; id: string; changes: UpdateTaskInput; versions: number[] | null }): Promise<TaskView> {
-  const { db, id, changes, versions } = props;
-  const params: unknown[] = [id];
-  const sets: string[] = [];
-  for (const field of Object.keys(UPDATABLE) as (keyof UpdateTaskInput)[]) {
-    if (!(field in changes)) continue;
-    const cast = field === 'dueDate' ? '::date' : '';
-    sets.push(`${UPDATABLE[field]} = $${params.push(changes[field] ?? null)}${cast}`);
+  const after: Partial<Record<Field, unknown>> = {};
+  const events: TaskEvent[] = [];
+  const change = (field: Field, value: unknown, shown: unknown, was: unknown) => {
+    after[field] = value;
+    if (!same(shown, was)) events.push({ kind: 'changed', field: COLUMNS[field].history, before: was, after: shown });
+  };
+
+  if (changes.title !== undefined) change('title', changes.title, changes.title, before.title);
+  if (changes.description !== undefined) change('description', changes.description, changes.description, before.description);
+  if (changes.statusId !== undefined) {
+    const status = changes.statusId === before.status.id ? before.status : await statusInProject(db, before.projectId, changes.statusId);
+    if (status.id !== before.status.id) await assertTransition(db, before.projectId, actor, before.status, status);
+    change('statusId', status.id, status, before.status);
   }
-  if (sets.length === 0) throw new AppError('validation-failed', 'name at least one field to change');
-  const guard = versions === null ? '' : ` AND version = ANY($${params.push(versions)}::int[])`;
-  const res = await db.query<TaskRow>(
-    `WITH t AS (
-       UPDATE tasks SET ${sets.join(', ')}, version = version + 1, updated_at = clock_timestamp()
-       WHERE id = $1${guard} RETURNING *
-     )
-     SELECT ${COLUMNS} FROM t JOIN projects p ON p.id = t.project_id`,
-    params,
-  );
-  const row = res.rows[0];
-  if (!row) throw await missedBecause(db, id, versions);
-  return view(row);
+  if (changes.priority !== undefined) change('priority', changes.priority, changes.priority, before.priority);
+  if (changes.dueDate !== undefined) change('dueDate', changes.dueDate, changes.dueDate, before.dueDate);
+  if (changes.assigneeId !== undefined) {
+    const assignee = changes.assigneeId === null ? null : changes.assigneeId === before.assignee?.id ? before.assignee : await assignable(db, changes.assigneeId);
+    change('assigneeId', assignee?.id ?? null, assignee, before.assignee);
+  }
+  if (changes.labels !== undefined) change('labels', changes.labels, changes.labels, before.labels);
+
+  const fields = Object.keys(after) as Field[];
+  if (fields.length === 0) throw new AppError('validation-failed', 'name at least one field to change');
+  const params: unknown[] = [id];
+  const sets = fields.map((field) => `${COLUMNS[field].column} = $${params.push(after[field] ?? null)}${COLUMNS[field].cast}`);
+  await db.query(`UPDATE app.tasks SET ${sets.join(', ')}, version = version + 1, updated_at = clock_timestamp() WHERE id = $1`, params);
+  await recordTaskEvents(db, id, actor, events);
+  return getTask({ db, id });
 }
 
-/** Deletes a task; with `versions` (from If-Match) only if it is still at one of them. */
+/** Moves a task to another status of its project: a status change and nothing else. */
+export async function moveTask(props: { db: Db; actor: WorkActor; id: string; toStatusId: string; versions: number[] | null }): Promise<TaskView> {
+  return updateTask({ db: props.db, actor: props.actor, id: props.id, changes: { statusId: props.toStatusId }, versions: props.versions });
+}
+
+/**
+ * Deletes a task, its comments and its history; with `versions` (from If-Match) only if it is
+ * still at one of them: 412 otherwise, or 404 if there is no such task.
+ */
 export async function deleteTask(props: { db: Db; id: string; versions: number[] | null }): Promise<void> {
   const { db, id, versions } = props;
-  const res =
-    versions === null
-      ? await db.query('DELETE FROM tasks WHERE id = $1', [id])
-      : await db.query('DELETE FROM tasks WHERE id = $1 AND version = ANY($2::int[])', [id, versions]);
-  if (res.rowCount === 0) throw await missedBecause(db, id, versions);
+  const res = await db.query<{ version: number }>('SELECT version FROM app.tasks WHERE id = $1 FOR UPDATE', [id]);
+  const task = res.rows[0];
+  if (!task) throw noSuchTask();
+  assertVersion(task, versions);
+  await db.query('DELETE FROM app.tasks WHERE id = $1', [id]);
 }
+
+// Listing lives in listing.ts; re-exported here, where callers outside the app (bench/) import it from.
+export { listTasks } from './listing.ts';

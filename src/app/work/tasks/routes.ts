@@ -1,21 +1,37 @@
 /** /api/tasks and /api/projects/:id/tasks: tenant → authentication and permission → schema → transaction → command. */
 import type { App } from '../../app.ts';
+import { workActorOf } from '../actor.ts';
 import { acceptedVersions, etagOf } from '../preconditions.ts';
-import { createTask, deleteTask, getTask, listTasks, updateTask } from './commands.ts';
-import { createTaskRoute, deleteTaskRoute, getTaskRoute, listTasksRoute, updateTaskRoute } from './schema.ts';
+import { assertProjectExists } from '../projects/commands.ts';
+import { createTask, deleteTask, moveTask, updateTask } from './commands.ts';
+import { listTaskHistory } from './history.ts';
+import { listProjectLabels, listTasks } from './listing.ts';
+import {
+  createTaskRoute,
+  deleteTaskRoute,
+  getTaskRoute,
+  listTasksRoute,
+  moveTaskRoute,
+  projectLabelsRoute,
+  taskHistoryRoute,
+  updateTaskRoute,
+} from './schema.ts';
+import { getTask, noSuchTask } from './store.ts';
 
 const READ = { permission: 'work.read' } as const;
 const WRITE = { permission: 'work.write' } as const;
 
 export function taskRoutes(app: App): void {
   app.post('/projects/:id/tasks', { config: WRITE, schema: createTaskRoute }, async (request, reply) => {
-    const task = await request.tenantDb.transaction((db) => createTask({ db, projectId: request.params.id, input: request.body }));
+    const actor = workActorOf(request.principal);
+    const task = await request.tenantDb.transaction((db) => createTask({ db, actor, projectId: request.params.id, input: request.body }));
     return reply.code(201).header('location', `/api/tasks/${task.id}`).header('etag', etagOf(task.version)).send(task);
   });
 
   app.get('/tasks', { config: READ, schema: listTasksRoute }, async (request) => {
-    const { projectId, status, cursor, limit } = request.query;
-    return request.tenantDb.read((db) => listTasks({ db, filter: { projectId, status }, cursor, limit }));
+    const { cursor, limit, sort, order, ...filter } = request.query;
+    const taskOrder = { sort: sort ?? 'created', direction: order ?? 'asc' } as const;
+    return request.tenantDb.read((db) => listTasks({ db, filter, order: taskOrder, cursor, limit }));
   });
 
   app.get('/tasks/:id', { config: READ, schema: getTaskRoute }, async (request, reply) => {
@@ -25,7 +41,15 @@ export function taskRoutes(app: App): void {
 
   app.patch('/tasks/:id', { config: WRITE, schema: updateTaskRoute }, async (request, reply) => {
     const versions = acceptedVersions(request.headers['if-match']);
-    const task = await request.tenantDb.transaction((db) => updateTask({ db, id: request.params.id, changes: request.body, versions }));
+    const actor = workActorOf(request.principal);
+    const task = await request.tenantDb.transaction((db) => updateTask({ db, actor, id: request.params.id, changes: request.body, versions }));
+    return reply.header('etag', etagOf(task.version)).send(task);
+  });
+
+  app.post('/tasks/:id/move', { config: WRITE, schema: moveTaskRoute }, async (request, reply) => {
+    const versions = acceptedVersions(request.headers['if-match']);
+    const actor = workActorOf(request.principal);
+    const task = await request.tenantDb.transaction((db) => moveTask({ db, actor, id: request.params.id, toStatusId: request.body.toStatusId, versions }));
     return reply.header('etag', etagOf(task.version)).send(task);
   });
 
@@ -33,5 +57,21 @@ export function taskRoutes(app: App): void {
     const versions = acceptedVersions(request.headers['if-match']);
     await request.tenantDb.transaction((db) => deleteTask({ db, id: request.params.id, versions }));
     return reply.code(204).send(null);
+  });
+
+  app.get('/tasks/:id/history', { config: READ, schema: taskHistoryRoute }, async (request) => {
+    const { cursor, limit } = request.query;
+    return request.tenantDb.read(async (db) => {
+      const found = await db.query('SELECT 1 FROM app.tasks WHERE id = $1', [request.params.id]);
+      if (found.rowCount === 0) throw noSuchTask();
+      return listTaskHistory({ db, taskId: request.params.id, cursor, limit });
+    });
+  });
+
+  app.get('/projects/:id/labels', { config: READ, schema: projectLabelsRoute }, async (request) => {
+    return request.tenantDb.read(async (db) => {
+      await assertProjectExists(db, request.params.id);
+      return { items: await listProjectLabels({ db, projectId: request.params.id }) };
+    });
   });
 }

@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { test } from 'node:test';
+import { generateIdentity, parseIdentity, parseRecipient, type AgeIdentity, type AgeRecipient } from './age-keys.ts';
+import { CHUNK_BYTES, createAgeDecryptStream, createAgeEncryptStream } from './age-stream.ts';
+import { isBackupError, type BackupErrorCode } from './errors.ts';
+
+const keys = generateIdentity();
+const recipient = parseRecipient(keys.recipient);
+const identity = parseIdentity(keys.identity);
+const SEALED = CHUNK_BYTES + 16;
+
+/** Feeds `data` in pieces of varying size, to exercise every buffering path. */
+function pieces(data: Buffer): Readable {
+  const parts: Buffer[] = [];
+  const sizes = [1, 7, 4096, 65_535, 65_536, 65_537, 100_000];
+  for (let offset = 0, i = 0; offset < data.length; i++) {
+    const size = sizes[i % sizes.length] as number;
+    parts.push(data.subarray(offset, offset + size));
+    offset += size;
+  }
+  return Readable.from(parts);
+}
+
+async function collect(source: Readable, transform: NodeJS.ReadWriteStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  await pipeline(
+    source,
+    transform,
+    new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        chunks.push(chunk);
+        callback();
+      },
+    }),
+  );
+  return Buffer.concat(chunks);
+}
+
+function encrypt(plain: Buffer, recipients: AgeRecipient[] = [recipient]): Promise<Buffer> {
+  return collect(pieces(plain), createAgeEncryptStream(recipients));
+}
+
+function decrypt(sealed: Buffer, identities: AgeIdentity[] = [identity]): Promise<Buffer> {
+  return collect(pieces(sealed), createAgeDecryptStream(identities));
+}
+
+async function refused(sealed: Buffer, code: BackupErrorCode, pattern?: RegExp): Promise<void> {
+  await assert.rejects(decrypt(sealed), (err: unknown) => {
+    assert.ok(isBackupError(err, code), `expected ${code}, got ${String(err)}`);
+    if (pattern) assert.match(err.message, pattern);
+    return true;
+  });
+}
+
+/** Where the payload starts: after the header and the 16-byte stream nonce. */
+function payloadStart(sealed: Buffer): number {
+  return sealed.indexOf('\n--- ') + sealed.subarray(sealed.indexOf('\n--- ') + 1).indexOf('\n') + 2 + 16;
+}
+
+test('round trip at every chunk boundary, the empty payload included', async () => {
+  for (const size of [0, 1, CHUNK_BYTES - 1, CHUNK_BYTES, CHUNK_BYTES + 1, 3 * CHUNK_BYTES, 3 * CHUNK_BYTES + 12_345]) {
+    const plain = randomBytes(size);
+    const sealed = await encrypt(plain);
+    const chunks = Math.max(1, Math.ceil(size / CHUNK_BYTES));
+    assert.equal(sealed.length - payloadStart(sealed), size + 16 * chunks, `size ${size}: one tag per 64 KiB chunk`);
+    assert.deepEqual(await decrypt(sealed), plain, `size ${size}`);
+  }
+});
+
+test('every file gets a fresh file key and nonce', async () => {
+  const plain = Buffer.from('same input');
+  assert.notDeepEqual(await encrypt(plain), await encrypt(plain));
+});
+
+test('several recipients: each identity opens the file alone', async () => {
+  const other = generateIdentity();
+  const sealed = await encrypt(Buffer.from('to both'), [recipient, parseRecipient(other.recipient)]);
+  assert.equal((await decrypt(sealed, [identity])).toString(), 'to both');
+  assert.equal((await decrypt(sealed, [parseIdentity(other.identity)])).toString(), 'to both');
+});
+
+test('a wrong identity fails clearly, naming whom it tried', async () => {
+  const sealed = await encrypt(Buffer.from('secret'));
+  const stranger = parseIdentity(generateIdentity().identity);
+  await assert.rejects(decrypt(sealed, [stranger]), (err: unknown) => {
+    assert.ok(isBackupError(err, 'age-no-identity'));
+    assert.ok(err.message.includes(stranger.recipient.text));
+    return true;
+  });
+});
+
+test('truncation anywhere fails, also exactly at a chunk boundary', async () => {
+  const sealed = await encrypt(randomBytes(3 * CHUNK_BYTES + 10));
+  const start = payloadStart(sealed);
+  for (const cut of [start - 20, start, start + 5, start + SEALED, start + 2 * SEALED, start + 3 * SEALED, sealed.length - 1]) {
+    await assert.rejects(decrypt(sealed.subarray(0, cut)), (err: unknown) => isBackupError(err, 'age-integrity'), `cut at ${cut}`);
+  }
+  // A multiple of 64 KiB cut after a full chunk: that chunk was sealed as non-final.
+  const exact = await encrypt(randomBytes(2 * CHUNK_BYTES));
+  await refused(exact.subarray(0, payloadStart(exact) + SEALED), 'age-integrity', /truncated/);
+});
+
+test('reordered, duplicated or appended chunks fail', async () => {
+  const sealed = await encrypt(randomBytes(3 * CHUNK_BYTES + 10));
+  const start = payloadStart(sealed);
+  const head = sealed.subarray(0, start);
+  const chunk = (i: number): Buffer => sealed.subarray(start + i * SEALED, start + (i + 1) * SEALED);
+  const last = sealed.subarray(start + 3 * SEALED);
+  await refused(Buffer.concat([head, chunk(1), chunk(0), chunk(2), last]), 'age-integrity', /altered or its chunks reordered/);
+  await refused(Buffer.concat([head, chunk(0), chunk(0), chunk(1), chunk(2), last]), 'age-integrity');
+  await refused(Buffer.concat([head, chunk(0), chunk(1), chunk(2), last, Buffer.from('x')]), 'age-integrity');
+  await refused(Buffer.concat([sealed, sealed.subarray(start)]), 'age-integrity');
+});
+
+test('a flipped bit in header or payload fails', async () => {
+  const sealed = await encrypt(randomBytes(CHUNK_BYTES + 100));
+  const start = payloadStart(sealed);
+  for (const at of [start, start + 1000, start + SEALED - 1, start + SEALED + 3, sealed.length - 1, start - 1]) {
+    const bad = Buffer.from(sealed);
+    bad[at] = (bad[at] as number) ^ 0x01;
+    await refused(bad, 'age-integrity');
+  }
+  // The header MAC covers the stanzas: an altered argument is caught even when the key still opens.
+  const text = sealed.toString('latin1');
+  const altered = Buffer.from(text.replace('age-encryption.org/v1\n', 'age-encryption.org/v1\n-> extra arg\n\n'), 'latin1');
+  await refused(altered, 'age-integrity', /header MAC/);
+});
+
+test('inputs that are not age files are refused as such', async () => {
+  await refused(Buffer.alloc(0), 'age-format', /empty/);
+  await refused(Buffer.from('hello world, this is plain text\n--- and a line\n'.repeat(2)), 'age-format', /not an age-encrypted file/);
+  await refused(Buffer.from('-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n--- x\n'), 'age-format', /armored/);
+  await refused(Buffer.from('age-encryption.org/v2\n-> X25519 a\n\n--- x\n'), 'age-format', /unsupported age version/);
+  await refused(Buffer.from(`age-encryption.org/v1\n${'a'.repeat(70_000)}`), 'age-format', /no header end/);
+});
+
+test('header parsing is strict about base64 and stanza shape', async () => {
+  const sealed = (await encrypt(Buffer.from('x'))).toString('latin1');
+  const share = /-> X25519 (\S+)\n/.exec(sealed)?.[1] ?? '';
+  await refused(Buffer.from(sealed.replace(share, `${share}=`), 'latin1'), 'age-format', /base64/);
+  await refused(Buffer.from(sealed.replace(share, `${share} extra`), 'latin1'), 'age-format', /exactly two arguments/);
+  await refused(Buffer.from(sealed.replace(share, share.slice(0, 20)), 'latin1'), 'age-format', /32 bytes/);
+});

@@ -1,0 +1,230 @@
+/**
+ * How standbys reach their upstream: the replication role, TLS both ways, and pg_hba lines.
+ *
+ * - Role `taskflow_replicator` (LOGIN REPLICATION, nothing else); its password is derived from the
+ *   master key like tenant passwords and sent to PostgreSQL only as a SCRAM verifier.
+ * - Standbys read the password from a passfile (0600, owned by the PostgreSQL OS user) named in
+ *   primary_conninfo, so it is on no command line and in no configuration file that backups copy.
+ * - A certificate authority of this installation (its key in secrets/, never readable by
+ *   PostgreSQL) signs the server certificate every node presents and the replicator's client
+ *   certificate. Standbys connect with sslmode=verify-full: the chain must lead to our authority
+ *   and the address must be in the certificate, so another server on the port cannot pose as the
+ *   primary. The primary requires the client certificate (clientcert=verify-full, CN = role name)
+ *   as well as the password: a key pair and a secret.
+ * - pg_hba: replication as the replicator only over TLS from loopback; any other connection by it
+ *   is rejected.
+ */
+import { X509Certificate } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { generate } from 'selfsigned';
+import { UserError } from '../../errors.ts';
+import { deriveKey } from '../accounts/secrets.ts';
+import { scramVerifier, scramVerifierMatches } from './scram.ts';
+import { clientConfig, escapeIdentifier, escapeLiteral } from '../postgres/connection.ts';
+import type { LocalCluster } from '../postgres/local-cluster.ts';
+import { makeAuthority } from '../tls/certificates.ts';
+import type { ReplicationContext } from './context.ts';
+import { poll, withNodeClient } from './probe.ts';
+
+export const REPLICATION_ROLE = 'taskflow_replicator';
+
+const DAY = 86_400_000;
+const RENEW_BEFORE_DAYS = 30;
+
+/** The replication role's password, recomputed from the master key whenever needed. */
+export function replicationPassword(masterKey: string, credentialVersion: number): string {
+  return deriveKey(masterKey, `replication-login:${credentialVersion}`).toString('base64url');
+}
+
+export interface ReplicationFiles {
+  /** `<dataDir>/postgres/replication`, 0700, owned by the PostgreSQL OS user. */
+  dir: string;
+  caCert: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+  passfile: string;
+}
+
+export function replicationFiles(ctx: ReplicationContext): ReplicationFiles {
+  const dir = join(ctx.dir.root, 'postgres', 'replication');
+  return {
+    dir,
+    caCert: join(dir, 'ca.crt'),
+    serverCert: join(dir, 'server.crt'),
+    serverKey: join(dir, 'server.key'),
+    clientCert: join(dir, 'replicator.crt'),
+    clientKey: join(dir, 'replicator.key'),
+    passfile: join(dir, 'replicator.pgpass'),
+  };
+}
+
+function writeOwned(ctx: ReplicationContext, path: string, content: string): void {
+  writeFileSync(`${path}.tmp`, content, { mode: 0o600 });
+  if (ctx.runAs) chownSync(`${path}.tmp`, ctx.runAs.uid, ctx.runAs.gid);
+  renameSync(`${path}.tmp`, path);
+}
+
+function expiresSoon(certPath: string): boolean {
+  if (!existsSync(certPath)) return true;
+  const notAfter = new Date(new X509Certificate(readFileSync(certPath)).validTo).getTime();
+  return notAfter - Date.now() < RENEW_BEFORE_DAYS * DAY;
+}
+
+/** When the first of the replication certificates expires (shown by `cluster status`). */
+export function certificatesExpireAt(ctx: ReplicationContext): string | null {
+  const files = replicationFiles(ctx);
+  const dates = [files.caCert, files.serverCert, files.clientCert]
+    .filter((path) => existsSync(path))
+    .map((path) => new Date(new X509Certificate(readFileSync(path)).validTo).getTime());
+  return dates.length === 0 ? null : new Date(Math.min(...dates)).toISOString();
+}
+
+async function makeLeaf(
+  issuer: { cert: string; key: string },
+  commonName: string,
+  usage: 'server' | 'client',
+): Promise<{ cert: string; key: string }> {
+  const pems = await generate([{ name: 'commonName', value: commonName }], {
+    keyType: 'ec',
+    curve: 'P-256',
+    algorithm: 'sha256',
+    notAfterDate: new Date(Date.now() + 365 * DAY),
+    extensions: [
+      { name: 'basicConstraints', cA: false },
+      { name: 'keyUsage', digitalSignature: true, critical: true },
+      usage === 'server' ? { name: 'extKeyUsage', serverAuth: true } : { name: 'extKeyUsage', clientAuth: true },
+      ...(usage === 'server'
+        ? [{ name: 'subjectAltName' as const, altNames: [{ type: 2 as const, value: 'localhost' }, { type: 7 as const, ip: '127.0.0.1' }, { type: 7 as const, ip: '::1' }] }]
+        : []),
+    ],
+    ca: issuer,
+  });
+  return { cert: pems.cert, key: pems.private };
+}
+
+/**
+ * Makes what replication connections need, once, and renews certificates 30 days before they
+ * expire: the authority (key in secrets/), the server and client certificates, and the passfile.
+ */
+export async function ensureReplicationFiles(ctx: ReplicationContext, credentialVersion: number): Promise<ReplicationFiles> {
+  const files = replicationFiles(ctx);
+  mkdirSync(files.dir, { recursive: true, mode: 0o700 });
+  chmodSync(files.dir, 0o700);
+  if (ctx.runAs) chownSync(files.dir, ctx.runAs.uid, ctx.runAs.gid);
+
+  const caKeyPath = join(ctx.dir.secretsDir, 'replication-ca.key');
+  let ca: { cert: string; key: string } | null =
+    existsSync(caKeyPath) && !expiresSoon(files.caCert) ? { cert: readFileSync(files.caCert, 'utf8'), key: readFileSync(caKeyPath, 'utf8') } : null;
+  let renewLeaves = false;
+  if (!ca) {
+    ca = await makeAuthority('replication');
+    writeFileSync(caKeyPath, ca.key, { mode: 0o600 });
+    writeOwned(ctx, files.caCert, ca.cert);
+    renewLeaves = true;
+  }
+  if (renewLeaves || expiresSoon(files.serverCert)) {
+    const server = await makeLeaf(ca, 'taskflow-replication-server', 'server');
+    writeOwned(ctx, files.serverKey, server.key);
+    writeOwned(ctx, files.serverCert, server.cert);
+  }
+  if (renewLeaves || expiresSoon(files.clientCert)) {
+    const client = await makeLeaf(ca, REPLICATION_ROLE, 'client');
+    writeOwned(ctx, files.clientKey, client.key);
+    writeOwned(ctx, files.clientCert, client.cert);
+  }
+  // libpq's passfile format; `*` for host, port and database (replication connections match "replication").
+  writeOwned(ctx, files.passfile, `*:*:*:${REPLICATION_ROLE}:${replicationPassword(ctx.masterKey, credentialVersion)}\n`);
+  return files;
+}
+
+/** pg_hba lines: the replicator streams over TLS from loopback with password and certificate; nothing else. */
+export function replicationHbaLines(): string[] {
+  return [
+    `hostssl replication ${REPLICATION_ROLE} 127.0.0.1/32 scram-sha-256 clientcert=verify-full`,
+    `hostssl replication ${REPLICATION_ROLE} ::1/128      scram-sha-256 clientcert=verify-full`,
+    `host    replication ${REPLICATION_ROLE} all          reject`,
+    `host    all         ${REPLICATION_ROLE} all          reject`,
+  ];
+}
+
+/**
+ * Prepares a primary to serve standbys: the role with the current password, TLS on with our
+ * certificates (ALTER SYSTEM, so every copy of the cluster carries it), the pg_hba lines, then a
+ * reload, confirmed by a TLS connection that verifies the certificate.
+ */
+export async function ensureReplicationAccess(ctx: ReplicationContext, primary: LocalCluster, credentialVersion: number): Promise<ReplicationFiles> {
+  const files = await ensureReplicationFiles(ctx, credentialVersion);
+  primary.writeHbaBlock('replication', replicationHbaLines());
+  const password = replicationPassword(ctx.masterKey, credentialVersion);
+  await withNodeClient(primary, async (client) => {
+    const existing = await client.query<{ verifier: string | null; ok: boolean }>(
+      'SELECT rolpassword AS verifier, rolcanlogin AND rolreplication AND NOT rolsuper AS ok FROM pg_authid WHERE rolname = $1',
+      [REPLICATION_ROLE],
+    );
+    const role = escapeIdentifier(REPLICATION_ROLE);
+    const current = existing.rows[0];
+    // Changed only when it must be: in sync mode a role change is a commit that waits for a standby.
+    if (!current) await client.query(`CREATE ROLE ${role} WITH LOGIN REPLICATION PASSWORD ${escapeLiteral(scramVerifier(password))}`);
+    else if (!current.ok || !current.verifier || !scramVerifierMatches(current.verifier, password)) {
+      await client.query(`ALTER ROLE ${role} WITH LOGIN REPLICATION NOSUPERUSER PASSWORD ${escapeLiteral(scramVerifier(password))}`);
+    }
+    for (const [name, value] of [
+      ['ssl', 'on'],
+      ['ssl_cert_file', files.serverCert],
+      ['ssl_key_file', files.serverKey],
+      ['ssl_ca_file', files.caCert],
+      ['ssl_min_protocol_version', 'TLSv1.2'],
+      // A standby whose upstream is gone retries every this often; a promotion requested during the
+      // wait (PostgreSQL 15) waits it out, so the default 5 s would add up to 5 s to every failover.
+      ['wal_retrieve_retry_interval', '500ms'],
+    ] as const) {
+      await client.query(`ALTER SYSTEM SET ${name} = ${escapeLiteral(value)}`);
+    }
+    await client.query('SELECT pg_reload_conf()');
+  });
+  const ca = readFileSync(files.caCert, 'utf8');
+  const verified = await poll(async () => ((await tlsWorks(primary, ca)) ? true : undefined), 10_000);
+  if (!verified) throw new UserError(`PostgreSQL on port ${primary.port} did not turn TLS on with the replication certificate; see ${primary.pgData}/log`);
+  return files;
+}
+
+/** Whether the node answers over TLS with a certificate from our authority for 127.0.0.1. */
+async function tlsWorks(cluster: LocalCluster, ca: string): Promise<boolean> {
+  const client = new pg.Client({ ...clientConfig(cluster.target(), 'postgres'), ssl: { ca, rejectUnauthorized: true }, connectionTimeoutMillis: 3000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const r = await client.query<{ ssl: boolean }>('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
+    return r.rows[0]?.ssl === true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** A libpq keyword value, quoted when it must be. */
+function conninfoValue(value: string): string {
+  return /^[A-Za-z0-9_./:-]+$/.test(value) ? value : `'${value.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+}
+
+/** The connection string a standby named `name` uses to stream from the node on `upstreamPort`. */
+export function upstreamConninfo(files: ReplicationFiles, upstreamPort: number, name: string): string {
+  const parts: [string, string][] = [
+    ['host', '127.0.0.1'],
+    ['port', String(upstreamPort)],
+    ['user', REPLICATION_ROLE],
+    ['passfile', files.passfile],
+    ['sslmode', 'verify-full'],
+    ['sslrootcert', files.caCert],
+    ['sslcert', files.clientCert],
+    ['sslkey', files.clientKey],
+    ['application_name', name],
+    ['connect_timeout', '5'],
+  ];
+  return parts.map(([k, v]) => `${k}=${conninfoValue(v)}`).join(' ');
+}

@@ -1,0 +1,148 @@
+/** A managed cluster in a temporary directory for the replication suites, driven through the real CLI. */
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { resolveRunAs, runTool } from '../../src/platform/postgres/tools.ts';
+import type { ClusterStatus } from '../../src/platform/replication/status.ts';
+import type { Topology } from '../../src/platform/replication/topology.ts';
+import { runCli, type CliResult } from './cli.ts';
+import { startTestPlatform } from './platform.ts';
+
+export interface ReplicatedCluster {
+  dataDir: string;
+  /** Runs `taskflow <args> --data-dir <dataDir>`. */
+  cli(...args: string[]): Promise<CliResult>;
+  /** `cluster status --json`, whatever its exit code. */
+  status(): Promise<ClusterStatus>;
+  topology(): Topology;
+  port(node: string): number;
+  pgData(node: string): string;
+  /** Runs one statement as the administrator on a node's `postgres` database. */
+  sql<R extends pg.QueryResultRow = Record<string, unknown>>(node: string, text: string, params?: unknown[]): Promise<R[]>;
+  /** An open admin connection to a node, for statements that must wait. */
+  connect(node: string): Promise<pg.Client>;
+  /** kill -9 of a node's postmaster and its children (its process group), as a crash would. */
+  kill(node: string): Promise<void>;
+  /** pg_ctl as the PostgreSQL OS user, behind TaskFlow's back. */
+  pgCtl(node: string, ...args: string[]): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+const BIN_DIR = process.env.TASKFLOW_PG_BINDIR ?? '/usr/lib/postgresql/15/bin';
+
+export async function startReplicatedCluster(): Promise<ReplicatedCluster> {
+  const tp = await startTestPlatform();
+  // The suites work through the CLI and direct connections; the cluster keeps running.
+  await tp.platform.close({ stopCluster: false });
+  const { dataDir } = tp;
+  const password = readFileSync(join(dataDir, 'secrets', 'pg-superuser.password'), 'utf8').trim();
+  const topology = (): Topology => {
+    const path = join(dataDir, 'replication.json');
+    if (!existsSync(path)) {
+      const state = JSON.parse(readFileSync(join(dataDir, 'state.json'), 'utf8')) as { managed: { port: number } };
+      return { version: 1, primary: 'main', mode: 'async', credentialVersion: 1, nodes: { main: { port: state.managed.port, role: 'primary', addedAt: '' } }, pending: null, history: [] };
+    }
+    return JSON.parse(readFileSync(path, 'utf8')) as Topology;
+  };
+  const port = (node: string): number => {
+    const record = topology().nodes[node];
+    if (!record) throw new Error(`no node ${node}`);
+    return record.port;
+  };
+  const pgData = (node: string) => join(dataDir, 'postgres', node);
+  const connect = async (node: string): Promise<pg.Client> => {
+    const client = new pg.Client({ host: '127.0.0.1', port: port(node), user: 'taskflow_admin', password, database: 'postgres', connectionTimeoutMillis: 5000 });
+    client.on('error', () => undefined);
+    await client.connect();
+    return client;
+  };
+  const postmasterPid = (node: string): number | null => {
+    try {
+      return Number(readFileSync(join(pgData(node), 'postmaster.pid'), 'utf8').split('\n')[0]);
+    } catch {
+      return null;
+    }
+  };
+  const killGroup = (pid: number) => {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  };
+  // A killed postmaster is reparented to init, which may take a while to reap it: a zombie is dead.
+  const alive = (pid: number) => {
+    try {
+      return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  };
+  return {
+    dataDir,
+    cli: (...args) => runCli([...args, '--data-dir', dataDir], { timeoutMs: 180_000 }),
+    async status() {
+      const r = await runCli(['cluster', 'status', '--json', '--data-dir', dataDir]);
+      if (r.code !== 0 && r.code !== 4) throw new Error(`cluster status failed (${r.code}): ${r.stderr}`);
+      return JSON.parse(r.stdout) as ClusterStatus;
+    },
+    topology,
+    port,
+    pgData,
+    async sql<R extends pg.QueryResultRow>(node: string, text: string, params: unknown[] = []) {
+      const client = await connect(node);
+      try {
+        return (await client.query<R>(text, params)).rows;
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    },
+    connect,
+    async kill(node) {
+      const pid = postmasterPid(node);
+      if (!pid) throw new Error(`node ${node} is not running`);
+      killGroup(pid);
+      for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+      if (alive(pid)) throw new Error(`the postmaster of ${node} survived SIGKILL`);
+    },
+    async pgCtl(node, ...args) {
+      // The server's output goes to a log file: a server holding our pipe open would keep us waiting.
+      await runTool(join(BIN_DIR, 'pg_ctl'), [...args, '--pgdata', pgData(node), '--silent', '--log', join(pgData(node), 'log', 'startup.log')], {
+        runAs: resolveRunAs('postgres'),
+        timeoutMs: 60_000,
+      });
+    },
+    async cleanup() {
+      const root = join(dataDir, 'postgres');
+      for (const entry of existsSync(root) ? readdirSync(root) : []) {
+        const pid = postmasterPid(entry);
+        if (pid) killGroup(pid);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      rmSync(join(dataDir, '..'), { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls `check` until it returns a value (not undefined); fails with `what` after `timeoutMs`. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The node's entry in a status. */
+export function nodeIn(status: ClusterStatus, name: string): ClusterStatus['nodes'][number] {
+  const node = status.nodes.find((n) => n.name === name);
+  if (!node) throw new Error(`no node ${name} in the status`);
+  return node;
+}

