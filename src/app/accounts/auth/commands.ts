@@ -78,6 +78,14 @@ export async function signIn(props: { tenantDb: TenantDb; services: AccountServi
   };
 }
 
+/** The user behind a session that is proving itself again (second factor, re-authentication), once the throttle allows a try. */
+async function signedInUser(props: { tenantDb: TenantDb; services: AccountServices; caller: Caller; userId: string }): Promise<UserRecord> {
+  const user = await props.tenantDb.read((db) => userById(db, props.userId));
+  if (!user) throw new AppError('unauthenticated');
+  await throttled(props.services, props.caller, user.email);
+  return user;
+}
+
 /** Completes a sign-in with a TOTP or recovery code; the pending session is replaced by a new one. */
 export async function completeSecondFactor(props: {
   tenantDb: TenantDb;
@@ -89,9 +97,7 @@ export async function completeSecondFactor(props: {
   recoveryCode?: string | undefined;
 }): Promise<NewSession> {
   const { services, caller } = props;
-  const user = await props.tenantDb.read((db) => userById(db, props.userId));
-  if (!user) throw new AppError('unauthenticated');
-  await throttled(services, caller, user.email);
+  const user = await signedInUser(props);
   const result = await props.tenantDb.transaction(async (db) => {
     const locked = await userById(db, props.userId, true);
     if (!locked) return null;
@@ -128,9 +134,7 @@ export async function reauthenticate(props: {
   recoveryCode?: string | undefined;
 }): Promise<NewSession> {
   const { services, caller } = props;
-  const user = await props.tenantDb.read((db) => userById(db, props.userId));
-  if (!user) throw new AppError('unauthenticated');
-  await throttled(services, caller, user.email);
+  const user = await signedInUser(props);
   const passwordOk = await verifyPassword(user.passwordHash, props.password);
   const result = passwordOk
     ? await props.tenantDb.transaction(async (db) => {
