@@ -8,6 +8,7 @@ import { startCommand } from './start.ts';
 import { tenantCommand } from './tenant.ts';
 import { scanCommand } from './scan.ts';
 import { clusterCommand } from './cluster.ts';
+import { alertsCommand } from './alerts.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 
 /** Exit codes: 0 ok, 1 failed, 2 bad usage or configuration, 3 not found, 4 conflict. */
@@ -28,7 +29,7 @@ export function buildProgram(): Command {
     .version(packageJson.version)
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
-  for (const command of [startCommand(), tenantCommand(), dbCommand(), mailCommand(), scanCommand(), clusterCommand()]) program.addCommand(command);
+  for (const command of [startCommand(), tenantCommand(), dbCommand(), mailCommand(), scanCommand(), clusterCommand(), alertsCommand()]) program.addCommand(command);
   const overrideAll = (cmd: Command): void => {
     cmd.exitOverride();
     cmd.commands.forEach(overrideAll);

@@ -10,6 +10,7 @@ import { clientConfig, databaseUnreachable, parseDatabaseUrl, type ConnectionTar
 import { LocalCluster, freePort } from './postgres/local-cluster.ts';
 import { findPgTools, resolveRunAs, type PgTools } from './postgres/tools.ts';
 import { ensureControlPlane } from './control-plane.ts';
+import { ControlDbAlerts, type Alerts } from './alerts/alerts.ts';
 import { recordedPrimary, startManagedStandbys, type ManagedStandbys } from './replication/managed-nodes.ts';
 
 export const CONTROL_DATABASE = 'taskflow_control';
@@ -26,6 +27,8 @@ export interface Platform {
   masterKey: string;
   /** Admin pool on taskflow_control. */
   control: pg.Pool;
+  /** Where operations report what an operator must act on (src/platform/alerts/alerts.ts). */
+  alerts: Alerts;
   log: Logger;
   /** Closes pools; stops the managed cluster if this process started it and `stopCluster` is set. */
   close(options?: { stopCluster?: boolean }): Promise<void>;
@@ -145,6 +148,7 @@ export async function openPlatform(config: Config, options: OpenOptions): Promis
     tools,
     masterKey,
     control,
+    alerts: new ControlDbAlerts(control, log),
     log,
     async close(closeOptions = {}) {
       if (closed) return;
