@@ -24,8 +24,8 @@ describe('alerts', () => {
     let open = await listAlerts(tp.platform.control, { code: 'backup.repository-unreachable' });
     assert.equal(open.length, 1);
     assert.equal(open[0]?.occurrences, 2);
-    assert.equal(open[0]?.summary, 'repository offsite unreachable (again)');
-    assert.deepEqual(open[0]?.details, { attempt: 2 }, 'secret-looking details are dropped');
+    assert.equal(open[0].summary, 'repository offsite unreachable (again)');
+    assert.deepEqual(open[0].details, { attempt: 2 }, 'secret-looking details are dropped');
 
     assert.equal(await alerts.resolve(input.key, 'network restored'), true);
     assert.equal(await alerts.resolve(input.key, 'twice'), false, 'nothing left open to resolve');
