@@ -24,6 +24,9 @@ const MAIL_FROM_PATTERN = '^([^<>\\r\\n]*<[^<>\\s@]+@[^<>\\s@]+>|[^<>\\s@]+@[^<>
 /** A site name: a data centre, region or room (`site-a`, `eu-west-1`). */
 const SITE_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
 
+/** ISO 3166-1 alpha-2, optionally with an ISO 3166-2 subdivision: `DE`, `CH-ZH`. */
+const JURISDICTION_PATTERN = '^[A-Z]{2}(-[A-Z0-9]{1,3})?$';
+
 /** A host name or an IP address, without scheme or port (`smtp.example.com`, `10.0.0.5`, `::1`). */
 const SMTP_HOST_PATTERN = '^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*)$';
 
@@ -141,6 +144,23 @@ export const ConfigSchema = Type.Object(
         ),
         /** The site of nodes not named in `nodes`. */
         defaultSite: Type.String({ pattern: SITE_PATTERN, maxLength: 64, default: 'local' }),
+        /**
+         * Each site's region and jurisdiction (P3). Once any site is described here, every node's
+         * site must be, and each site's jurisdiction must be in `allowedJurisdictions`.
+         */
+        sites: Type.Record(
+          Type.String(),
+          Type.Object(
+            {
+              region: Type.String({ minLength: 1, maxLength: 64 }),
+              jurisdiction: Type.String({ pattern: JURISDICTION_PATTERN }),
+            },
+            { additionalProperties: false },
+          ),
+          { default: {} },
+        ),
+        /** Where the cluster's nodes (and so every database) may run: ISO 3166-1 alpha-2 codes (`DE`, `CH-ZH`). */
+        allowedJurisdictions: Type.Array(Type.String({ pattern: JURISDICTION_PATTERN }), { uniqueItems: true, default: [] }),
         /** A switchover is refused while the standby is further behind the primary than this. */
         switchoverMaxLagBytes: Type.Integer({ minimum: 0, maximum: 1_099_511_627_776, default: 16_777_216 }),
         /** How long a switchover or failover waits for the standby to receive and replay the old primary's last WAL. */
@@ -343,6 +363,7 @@ function crossFieldProblems(config: ParsedConfig): string[] {
   for (const name of Object.keys(config.replication.nodes)) {
     if (!isNodeName(name)) problems.push(`replication.nodes.${name}: not a node name (a lower-case letter, then up to 29 lower-case letters, digits or _)`);
   }
+  problems.push(...siteProblems(config.replication));
   if (config.pools.perTenantMax > TENANT_CONNECTION_LIMIT) {
     // PostgreSQL would refuse the connections above the role's limit (53300) while the pool counts on them.
     problems.push(
@@ -350,6 +371,31 @@ function crossFieldProblems(config: ParsedConfig): string[] {
     );
   }
   problems.push(...backupConfigProblems(config.backup));
+  return problems;
+}
+
+/** P3 for the cluster's nodes: every site they run at is described, and inside the allowed jurisdictions. */
+function siteProblems(replication: ParsedConfig['replication']): string[] {
+  const problems: string[] = [];
+  const sites = replication.sites;
+  const allowed = replication.allowedJurisdictions;
+  for (const name of Object.keys(sites)) {
+    if (!new RegExp(SITE_PATTERN).test(name)) problems.push(`replication.sites.${name}: not a site name (letters, digits, '.', '_' or '-')`);
+  }
+  if (Object.keys(sites).length === 0) return problems;
+  if (allowed.length === 0) {
+    problems.push('replication.allowedJurisdictions: list the jurisdictions the cluster may run in (for example ["DE"]) when describing sites');
+  }
+  for (const [name, site] of Object.entries(sites)) {
+    if (allowed.length > 0 && !allowed.includes(site.jurisdiction)) {
+      problems.push(
+        `replication.sites.${name}.jurisdiction: site '${name}' is in ${site.jurisdiction}, outside replication.allowedJurisdictions (${allowed.join(', ')}); databases may not run there`,
+      );
+    }
+  }
+  const undescribed = (key: string, site: string): string => `${key}: site '${site}' is not described in replication.sites (described: ${Object.keys(sites).join(', ')})`;
+  if (!(replication.defaultSite in sites)) problems.push(undescribed('replication.defaultSite', replication.defaultSite));
+  for (const [node, { site }] of Object.entries(replication.nodes)) if (!(site in sites)) problems.push(undescribed(`replication.nodes.${node}.site`, site));
   return problems;
 }
 
