@@ -2,6 +2,7 @@
  * What TaskFlow sends: one message to one recipient, of a known kind. Everything here is checked
  * before a message is queued, so a bad address or a header-injection attempt never reaches SMTP.
  */
+import { isPlainAddress } from '../accounts/email.ts';
 
 /** Why a message is sent; logged and counted, never the body. */
 export type MailKind = 'invitation' | 'setup' | 'password-reset' | 'password-changed' | 'email-changed' | 'second-factor-changed';
@@ -30,9 +31,6 @@ export const LIMITS = {
   html: 200_000,
 } as const;
 
-/** One dot-separated piece of a local part (RFC 5322 atext). */
-const ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+$/;
-const LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // eslint-disable-next-line no-control-regex -- exactly the characters a header must not hold
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -42,14 +40,7 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
  * (`localhost`) are allowed, for first runs; quoted local parts and display names are not.
  */
 export function isValidAddress(address: string): boolean {
-  if (address.length > 254) return false;
-  const at = address.lastIndexOf('@');
-  if (at < 1 || at === address.length - 1) return false;
-  const local = address.slice(0, at);
-  const domain = address.slice(at + 1);
-  if (local.length > 64 || !local.split('.').every((atom) => ATOM.test(atom))) return false;
-  const labels = domain.split('.');
-  return labels.every((l) => LABEL.test(l)) && !/^\d+$/.test(labels.at(-1) ?? '');
+  return isPlainAddress(address, { singleLabelDomain: true });
 }
 
 /** The domain of an address, lower case: what logs show instead of the address. */
