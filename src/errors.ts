@@ -20,6 +20,7 @@ export const PROBLEMS = {
   conflict: { status: 409, title: 'The request conflicts with the current state' },
   'transition-not-allowed': { status: 409, title: 'The workflow does not allow this move' },
   'status-has-tasks': { status: 409, title: 'A status to be removed still has tasks' },
+  'invalid-position': { status: 409, title: 'The task to place it next to is not in that column' },
   'precondition-failed': { status: 412, title: 'The resource has changed since the version given in If-Match' },
   'payload-too-large': { status: 413, title: 'The request body is too large' },
   'password-rejected': { status: 422, title: 'The password does not meet the password policy' },

@@ -99,7 +99,7 @@ describe('filters, search and sorting', () => {
     assert.deepEqual(await titles('&q=deploy'), ['Deploy the new gateway', 'Plan capacity'], 'deploy finds deployment and deploying');
     assert.deepEqual(await titles('&q=gateway%20-deploy'), ['Update the status page']);
     assert.deepEqual(await titles('&q=%22status%20page%22'), ['Update the status page']);
-    assert.deepEqual(await titles('&q=certificates%20or%20passwords'), ['Renew TLS certificates', 'Rotate database passwords']);
+    assert.deepEqual(await titles('&q=certificates%20or%20passwords&sort=created'), ['Renew TLS certificates', 'Rotate database passwords']);
     assert.deepEqual(await titles('&q=gateway&category=in_progress'), ['Deploy the new gateway']);
     assert.deepEqual(await titles(`&q=${encodeURIComponent("'; DROP TABLE app.tasks; --")}`), []);
     assertProblem(await call(h.app, acme, `/api/tasks?q=${'x'.repeat(201)}`), 'validation-failed');
@@ -154,3 +154,64 @@ describe('filters, search and sorting', () => {
   });
 });
 
+describe('search results by relevance', () => {
+  let ranked: Project;
+  const search = async (query: string, limit = 100) => {
+    const res = await call(h.app, acme, `/api/tasks?projectId=${ranked.id}&limit=${limit}${query}`);
+    assert.equal(res.statusCode, 200, res.body);
+    return res.json<Page<Task>>();
+  };
+
+  before(async () => {
+    ranked = await createProject(admin, 'RANKED');
+    // Created in this order, so that creation order and relevance disagree.
+    for (const [title, description] of [
+      ['Quarterly report', 'The invoice totals, per invoice, with every invoice of the quarter and each invoice line.'],
+      ['Printer jam', 'It jammed while printing an invoice.'],
+      ['Export invoices', ''],
+      ['Tidy the wiki', 'Nothing about money.'],
+      ['Invoice archive', 'Keep every invoice for ten years.'],
+      ['Same words', 'invoice'],
+      ['Same words', 'invoice'],
+    ]) {
+      const res = await call(h.app, acme, f.tasksUrl(ranked), { method: 'POST', body: { title, description } });
+      assert.equal(res.statusCode, 201, res.body);
+    }
+  });
+
+  test('a title match outranks a description-only match, however often the description says it', async () => {
+    const page = await search('&q=invoice');
+    assert.deepEqual(
+      page.items.map((t) => t.title),
+      ['Invoice archive', 'Export invoices', 'Quarterly report', 'Same words', 'Same words', 'Printer jam'],
+    );
+    // Equal relevance: the newer first, then by id, the same way every time.
+    const [newer, older] = page.items.filter((t) => t.title === 'Same words');
+    assert.ok(newer && older && newer.number > older.number);
+    assert.deepEqual((await search('&q=invoice')).items.map((t) => t.id), page.items.map((t) => t.id));
+  });
+
+  test('pages through the results exactly once, each page after the last, in relevance order', async () => {
+    const whole = (await search('&q=invoice')).items.map((t) => t.id);
+    const walked: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const page: Page<Task> = await search(`&q=invoice${cursor ? `&cursor=${cursor}` : ''}`, 1);
+      walked.push(...page.items.map((t) => t.id));
+      cursor = page.nextCursor;
+    } while (cursor !== null && ++pages < 20);
+    assert.deepEqual(walked, whole);
+    const ascending = (await search('&q=invoice&sort=relevance&order=asc')).items.map((t) => t.id);
+    assert.deepEqual(ascending, [...whole].reverse());
+  });
+
+  test('another sort with a search orders by it; relevance without a search is 400; a relevance cursor fits no other sort', async () => {
+    assert.deepEqual((await search('&q=invoice&sort=created')).items.map((t) => t.title), ['Quarterly report', 'Printer jam', 'Export invoices', 'Invoice archive', 'Same words', 'Same words']);
+    const problem = assertProblem(await call(h.app, acme, `/api/tasks?projectId=${ranked.id}&sort=relevance`), 'validation-failed');
+    assert.deepEqual(problem.errors?.map((e) => e.pointer), ['/sort']);
+    const first = await search('&q=invoice', 2);
+    assert.ok(first.nextCursor);
+    assertProblem(await call(h.app, acme, `/api/tasks?projectId=${ranked.id}&q=invoice&sort=created&cursor=${first.nextCursor}`), 'invalid-cursor');
+  });
+});

@@ -7,14 +7,15 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../src/app/server.ts';
-import { ensureControlPlane, maintenanceDb, TEMPLATE_DB, tenantMigrations } from '../src/platform/control-plane.ts';
+import { tenantMigrations } from '../src/platform/control-plane.ts';
 import { withAdminClient } from '../src/platform/postgres/connection.ts';
 import { currentVersion } from '../src/platform/postgres/migrator.ts';
 import { createTenant } from '../src/platform/tenants/provision.ts';
 import { migrateTenants } from '../src/platform/tenants/rollout.ts';
 import { firstOwner } from './helpers/accounts.ts';
 import { BASE_DOMAIN, call, type TestTenant } from './helpers/http-server.ts';
-import { startTestPlatform, type TestPlatform } from './helpers/platform.ts';
+import { startPlatformBefore } from './helpers/older-template.ts';
+import type { TestPlatform } from './helpers/platform.ts';
 import { createProject, type Page, type Task, type Workflow } from './helpers/work.ts';
 
 const ALL = tenantMigrations();
@@ -27,15 +28,8 @@ const taskIds: Record<string, string> = {};
 
 before(async () => {
   assert.ok(WORKFLOWS > 0, 'migration 0003_workflows exists');
-  // A platform whose template, and so its new tenants, is one schema version behind the workflows
-  // migration: the template is made again from the earlier migrations only.
-  tp = await startTestPlatform({ overrides: { 'server.baseDomain': BASE_DOMAIN, 'server.trustProxy': true } });
-  const { target, log } = tp.platform;
-  await withAdminClient(target, maintenanceDb(target), async (admin) => {
-    await admin.query(`ALTER DATABASE ${TEMPLATE_DB} IS_TEMPLATE false`);
-    await admin.query(`DROP DATABASE ${TEMPLATE_DB}`);
-  });
-  await ensureControlPlane({ target, log, tenantMigrationSet: ALL.filter((m) => m.version < WORKFLOWS), lockMaintenanceDatabases: true });
+  // A platform whose template, and so its new tenants, is one schema version behind the workflows.
+  tp = await startPlatformBefore(ALL, WORKFLOWS);
   const { tenant, apiToken } = await createTenant({ platform: tp.platform, slug: 'legacy', actor: 'test' });
   legacy = { tenant, token: apiToken, host: `legacy.${BASE_DOMAIN}` };
   await withAdminClient(tp.platform.target, tenant.databaseName, async (db) => {

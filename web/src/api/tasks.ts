@@ -20,7 +20,8 @@ export interface TaskFilter {
   q?: string | null;
 }
 
-export type TaskSort = 'created' | 'updated' | 'due' | 'priority';
+/** `rank`: board order (column, then place in it); `relevance`: best match to `q` first (its default). */
+export type TaskSort = 'created' | 'updated' | 'due' | 'priority' | 'rank' | 'relevance';
 
 export interface TaskOrder {
   sort?: TaskSort | null;
@@ -49,12 +50,12 @@ export function listTasks(filter: TaskFilter, order: TaskOrder = {}, cursor?: st
   return get<Page<Task>>(`/api/tasks${query({ ...filter, sort: order.sort, order: order.order, limit, cursor })}`);
 }
 
-/** Every task of a project, page after page, up to `max` (a board shows them all at once). */
+/** Every task of a project in board order, page after page, up to `max` (a board shows them all at once). */
 export async function allTasksOf(projectId: string, max = 2000): Promise<{ tasks: Task[]; truncated: boolean }> {
   const tasks: Task[] = [];
   let cursor: string | null = null;
   do {
-    const page: Page<Task> = await listTasks({ projectId }, {}, cursor, 100);
+    const page: Page<Task> = await listTasks({ projectId }, { sort: 'rank' }, cursor, 100);
     tasks.push(...page.items);
     cursor = page.nextCursor;
   } while (cursor !== null && tasks.length < max);
@@ -74,9 +75,16 @@ export async function updateTask(base: Pick<Task, 'id' | 'version'>, changes: Ta
   return (await request<Task>('PATCH', `/api/tasks/${id(base.id)}`, { body: changes, ifMatch: etagOf(base) })).data;
 }
 
-/** Moves a task to another status of its workflow, if it is still at the version read. */
-export async function moveTask(base: Pick<Task, 'id' | 'version'>, toStatusId: string): Promise<Task> {
-  return (await request<Task>('POST', `/api/tasks/${id(base.id)}/move`, { body: { toStatusId }, ifMatch: etagOf(base) })).data;
+/** Where a card goes in its column: just above or below another card of it; none: the end. */
+export type Placement = { beforeTaskId: string } | { afterTaskId: string } | null;
+
+/**
+ * Moves a task on the board, if it is still at the version read: to another status of its workflow
+ * (`toStatusId`; none: it stays in its column) and to `placement` in the column.
+ */
+export async function moveTask(base: Pick<Task, 'id' | 'version'>, toStatusId: string | null, placement: Placement = null): Promise<Task> {
+  const body = { ...(toStatusId === null ? {} : { toStatusId }), ...placement };
+  return (await request<Task>('POST', `/api/tasks/${id(base.id)}/move`, { body, ifMatch: etagOf(base) })).data;
 }
 
 export async function deleteTask(base: Pick<Task, 'id' | 'version'>): Promise<void> {

@@ -1,12 +1,13 @@
 /**
  * A project's board. Moves show at once and are then sent with the task's version (If-Match); a
- * move the server refuses is undone on screen and explained, so the board never shows a state
- * that was not saved.
+ * move the server refuses is undone on screen by reading the board again, and explained, so the
+ * board never shows a state that was not saved.
  */
 import { useCallback, useState } from 'react';
+import { listPeople } from '../api/people.ts';
 import { ApiError, readableMessage } from '../api/problem.ts';
 import { getProject } from '../api/projects.ts';
-import { allTasksOf, getTask, moveTask } from '../api/tasks.ts';
+import { allTasksOf, moveTask, type Placement } from '../api/tasks.ts';
 import type { Task } from '../api/types.ts';
 import { loadWorkflow } from '../api/workflow.ts';
 import { ErrorAlert, LoadFailed, Loading } from '../components/Alerts.tsx';
@@ -17,12 +18,31 @@ import { ProjectTabs } from '../pages/ProjectTabs.tsx';
 import { useUser } from '../session.tsx';
 import { Board } from './Board.tsx';
 import { NewTaskForm } from './NewTaskForm.tsx';
+import { cardsOf, withMove } from './placement.ts';
+
+/** Why a move was refused, for the board to say; the board is then read again. */
+function refusal(task: Task, err: unknown): unknown {
+  if (!(err instanceof ApiError)) return err;
+  switch (err.code) {
+    case 'precondition-failed':
+      return `${task.key} was not moved: someone else changed it meanwhile. The board now shows it as it is; move it again if you still want to.`;
+    case 'invalid-position':
+      return `${task.key} was not moved: the cards around the place you chose have moved meanwhile. The board now shows the current order; move it again if you still want to.`;
+    case 'not-found':
+      return `${task.key} was not moved: it has been deleted.`;
+    case 'transition-not-allowed':
+    case 'unknown-status':
+      return `${task.key} was not moved: ${readableMessage(err)} The board now shows the project's current workflow.`;
+    default:
+      return err;
+  }
+}
 
 export function BoardPage({ projectId }: { projectId: string }) {
   const user = useUser();
   const loaded = useLoad(async () => {
-    const [project, workflow, { tasks, truncated }] = await Promise.all([getProject(projectId), loadWorkflow(projectId), allTasksOf(projectId)]);
-    return { project, workflow, tasks, truncated };
+    const [project, workflow, { tasks, truncated }, people] = await Promise.all([getProject(projectId), loadWorkflow(projectId), allTasksOf(projectId), listPeople()]);
+    return { project, workflow, tasks, truncated, people };
   }, [projectId]);
   const [busy, setBusy] = useState<ReadonlySet<string>>(new Set());
   const [moveError, setMoveError] = useState<unknown>(null);
@@ -30,8 +50,9 @@ export function BoardPage({ projectId }: { projectId: string }) {
   const { set } = loaded;
 
   const replace = useCallback(
-    (id: string, task: Task | null) => {
-      set((data) => ({ ...data, tasks: task ? data.tasks.map((t) => (t.id === id ? task : t)) : data.tasks.filter((t) => t.id !== id) }));
+    (task: Task, said: string | null) => {
+      set((data) => ({ ...data, tasks: data.tasks.map((t) => (t.id === task.id ? task : t)) }));
+      if (said !== null) setAnnouncement(said);
     },
     [set],
   );
@@ -43,37 +64,30 @@ export function BoardPage({ projectId }: { projectId: string }) {
       return next;
     });
   };
+  /** Reads the board again: what the server holds is what the board shows. */
+  const reread = async () => {
+    const [workflow, { tasks, truncated }] = await Promise.all([loadWorkflow(projectId), allTasksOf(projectId)]);
+    set((data) => ({ ...data, workflow, tasks, truncated }));
+  };
 
-  const move = async (task: Task, to: string) => {
+  const move = async (task: Task, to: string, placement: Placement) => {
     if (loaded.status !== 'ready') return;
     const target = loaded.data.workflow.statuses.find((s) => s.id === to);
     if (!target) return;
     setMoveError(null);
     setTaskBusy(task.id, true);
-    replace(task.id, { ...task, status: { id: target.id, name: target.name, category: target.category } });
+    const moved = { ...task, status: { id: target.id, name: target.name, category: target.category } };
+    const column = cardsOf(withMove(loaded.data.tasks, moved, placement), to);
+    set((data) => ({ ...data, tasks: withMove(data.tasks, moved, placement) }));
     try {
-      const saved = await moveTask(task, to);
-      replace(task.id, saved);
-      setAnnouncement(`${task.key} moved to ${saved.status.name}.`);
+      const within = to === task.status.id;
+      const saved = await moveTask(task, within ? null : to, placement);
+      replace(saved, null);
+      const place = column.findIndex((t) => t.id === task.id) + 1;
+      setAnnouncement(within ? `${task.key} moved to place ${place} of ${column.length} in ${target.name}.` : `${task.key} moved to ${saved.status.name}.`);
     } catch (err) {
-      if (err instanceof ApiError && err.code === 'precondition-failed') {
-        // Someone else changed the task since the board was loaded: show theirs, move nothing.
-        const fresh = await getTask(task.id).catch(() => task);
-        replace(task.id, fresh);
-        setMoveError(`${task.key} was not moved: someone else changed it meanwhile. The board now shows it as it is (${fresh.status.name}); move it again if you still want to.`);
-      } else if (err instanceof ApiError && err.code === 'not-found') {
-        replace(task.id, null);
-        setMoveError(`${task.key} was not moved: it has been deleted.`);
-      } else if (err instanceof ApiError && (err.code === 'transition-not-allowed' || err.code === 'unknown-status')) {
-        // The workflow changed since the board was loaded: show the new one.
-        replace(task.id, task);
-        setMoveError(`${task.key} was not moved: ${readableMessage(err)} The board now shows the project's current workflow.`);
-        const workflow = await loadWorkflow(projectId).catch(() => null);
-        if (workflow) set((data) => ({ ...data, workflow }));
-      } else {
-        replace(task.id, task);
-        setMoveError(err);
-      }
+      setMoveError(refusal(task, err));
+      await reread().catch((failed: unknown) => setMoveError(failed));
     } finally {
       setTaskBusy(task.id, false);
     }
@@ -88,7 +102,7 @@ export function BoardPage({ projectId }: { projectId: string }) {
       </>
     );
   }
-  const { project, workflow, tasks, truncated } = loaded.data;
+  const { project, workflow, tasks, truncated, people } = loaded.data;
   return (
     <>
       <PageHeading title={`${project.name} board`}>
@@ -99,7 +113,7 @@ export function BoardPage({ projectId }: { projectId: string }) {
         <NewTaskForm
           projectId={project.id}
           onCreated={(task) => {
-            set((data) => ({ ...data, tasks: [...data.tasks, task] }));
+            set((data) => ({ ...data, tasks: withMove(data.tasks, task, null) }));
             setAnnouncement(`${task.key} added to ${task.status.name}.`);
           }}
         />
@@ -109,7 +123,15 @@ export function BoardPage({ projectId }: { projectId: string }) {
         {announcement}
       </p>
       {truncated ? <p className="hint">The board shows the first {tasks.length} tasks; use the task list for the rest.</p> : null}
-      <Board workflow={workflow} tasks={tasks} role={user.role} busy={busy} onMove={(task, to) => void move(task, to)} />
+      <Board
+        workflow={workflow}
+        tasks={tasks}
+        role={user.role}
+        people={people}
+        busy={busy}
+        onMove={(task, to, placement) => void move(task, to, placement)}
+        onChanged={replace}
+      />
     </>
   );
 }

@@ -86,7 +86,7 @@ function Filters({ query, projects, people, workflow, labels }: FiltersProps) {
     priority: query.filter.priority ?? '',
     label: query.filter.label ?? '',
     q: query.filter.q ?? '',
-    sort: `${query.order.sort ?? 'created'}:${query.order.order ?? 'asc'}`,
+    sort: query.order.sort ? `${query.order.sort}:${query.order.order ?? (query.order.sort === 'relevance' ? 'desc' : 'asc')}` : '',
   });
   const byProject = form.project !== '' && workflow !== null && workflow.projectId === form.project;
   const statusOptions = byProject ? workflow.statuses.map((s) => ({ value: s.id, label: s.name })) : CATEGORIES.map((c) => ({ value: c, label: CATEGORY_NAMES[c] }));
@@ -106,7 +106,8 @@ function Filters({ query, projects, people, workflow, labels }: FiltersProps) {
         label: orNull(form.label),
         q: orNull(form.q),
       },
-      order: form.sort === 'created:asc' ? {} : parseTaskQuery(`sort=${sort ?? ''}&order=${order ?? ''}`).order,
+      // Relevance orders a search; without words the server's default order stands in for it.
+      order: form.sort === '' || (form.sort.startsWith('relevance:') && orNull(form.q) === null) ? {} : parseTaskQuery(`sort=${sort ?? ''}&order=${order ?? ''}`).order,
     };
     navigate(taskQueryPath(chosen));
   };
@@ -130,12 +131,16 @@ function Filters({ query, projects, people, workflow, labels }: FiltersProps) {
       </datalist>
       <SelectField
         label="Order"
+        hint="By default: best match first when searching, oldest first otherwise."
         options={[
+          { value: '', label: 'Default' },
+          { value: 'relevance:desc', label: 'Best match' },
           { value: 'created:asc', label: 'Oldest first' },
           { value: 'created:desc', label: 'Newest first' },
           { value: 'updated:desc', label: 'Recently changed' },
           { value: 'due:asc', label: 'Due soonest' },
           { value: 'priority:desc', label: 'Most urgent' },
+          { value: 'rank:asc', label: 'Board order' },
         ]}
         {...field('sort')}
       />

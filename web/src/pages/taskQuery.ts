@@ -10,7 +10,7 @@ export interface TaskQuery {
   order: TaskOrder;
 }
 
-const SORTS: readonly TaskSort[] = ['created', 'updated', 'due', 'priority'];
+const SORTS: readonly TaskSort[] = ['created', 'updated', 'due', 'priority', 'rank', 'relevance'];
 
 function oneOf<T extends string>(values: readonly T[], value: string | null): T | null {
   return values.find((v) => v === value) ?? null;

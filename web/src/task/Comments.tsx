@@ -98,6 +98,12 @@ function CommentItem({ comment, onReplace }: { comment: Comment; onReplace: (id:
     event.preventDefault();
     void save.run();
   };
+  // An edit starts from the comment as it is, not from an earlier edit that was cancelled.
+  const startEditing = () => {
+    setBody(comment.body);
+    save.clearError();
+    setMode('edit');
+  };
   return (
     <li className="comment">
       <p className="comment-meta">
@@ -123,7 +129,7 @@ function CommentItem({ comment, onReplace }: { comment: Comment; onReplace: (id:
       {mode === 'view' ? (
         <div className="form-actions">
           {mayEditComment(user, comment.author) ? (
-            <button type="button" className="button button-quiet" onClick={() => setMode('edit')}>
+            <button type="button" className="button button-quiet" onClick={startEditing}>
               Edit<span className="visually-hidden"> your comment of {formatDateTime(comment.createdAt)}</span>
             </button>
           ) : null}

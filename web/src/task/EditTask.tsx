@@ -12,6 +12,7 @@ import { PRIORITIES, type Priority, type Task } from '../api/types.ts';
 import { targetsFrom, type Workflow } from '../api/workflow.ts';
 import { ErrorAlert } from '../components/Alerts.tsx';
 import { SelectField, TextAreaField, TextField } from '../components/Fields.tsx';
+import { labelsText, parseLabels, sameLabels } from '../components/labels.ts';
 import { useAction, useLoad } from '../hooks/useAsync.ts';
 import { useUser } from '../session.tsx';
 
@@ -25,10 +26,6 @@ interface Form {
   labels: string;
 }
 
-function labelsOf(text: string): string[] {
-  return [...new Set(text.split(',').map((l) => l.trim()).filter((l) => l !== ''))];
-}
-
 /** Only the fields that differ from the task as read. */
 function changesOf(task: Task, form: Form): TaskChanges {
   const changes: TaskChanges = {};
@@ -40,8 +37,8 @@ function changesOf(task: Task, form: Form): TaskChanges {
   if (due !== task.dueDate) changes.dueDate = due;
   const assignee = form.assigneeId === '' ? null : form.assigneeId;
   if (assignee !== (task.assignee?.id ?? null)) changes.assigneeId = assignee;
-  const labels = labelsOf(form.labels);
-  if (labels.join('\n') !== task.labels.join('\n')) changes.labels = labels;
+  const labels = parseLabels(form.labels);
+  if (!sameLabels(labels, task.labels)) changes.labels = labels;
   return changes;
 }
 
@@ -63,7 +60,7 @@ export function EditTask({ task, workflow, onCancel, onSaved, onReload }: EditTa
     priority: task.priority,
     dueDate: task.dueDate ?? '',
     assigneeId: task.assignee?.id ?? '',
-    labels: task.labels.join(', '),
+    labels: labelsText(task.labels),
   });
   const [latest, setLatest] = useState<Task | null>(null);
   const statuses = [{ id: task.status.id, name: task.status.name }, ...targetsFrom(workflow, task.status.id, user.role)];

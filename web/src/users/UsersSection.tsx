@@ -57,6 +57,8 @@ export function UsersSection({ me }: { me: CurrentUser }) {
 
 function UserRow({ me, user, busy, onAct }: { me: CurrentUser; user: User; busy: boolean; onAct: (work: () => Promise<string>) => void }) {
   const [role, setRole] = useState<Role>(user.role);
+  // Deactivating signs the user out at once: it asks first.
+  const [confirming, setConfirming] = useState(false);
   const changeable = mayChange(me, user);
   const roleId = `role-${user.id}`;
   const submitRole = (event: SubmitEvent<HTMLFormElement>) => {
@@ -115,19 +117,33 @@ function UserRow({ me, user, busy, onAct }: { me: CurrentUser; user: User; busy:
                 >
                   Sign out everywhere<span className="visually-hidden">: {user.displayName}</span>
                 </button>
-                <button
-                  type="button"
-                  className="button button-danger"
-                  disabled={busy}
-                  onClick={() =>
-                    onAct(async () => {
-                      await deactivateUser(user.id);
-                      return `${user.displayName} is deactivated and signed out.`;
-                    })
-                  }
-                >
-                  Deactivate<span className="visually-hidden"> {user.displayName}</span>
-                </button>
+                {confirming ? (
+                  <span className="confirm" role="group" aria-label={`Deactivate ${user.displayName}?`}>
+                    <span>Deactivate {user.displayName}? They are signed out at once.</span>
+                    <button
+                      type="button"
+                      className="button button-danger"
+                      disabled={busy}
+                      onClick={() => {
+                        setConfirming(false);
+                        onAct(async () => {
+                          await deactivateUser(user.id);
+                          return `${user.displayName} is deactivated and signed out.`;
+                        });
+                      }}
+                    >
+                      Yes, deactivate<span className="visually-hidden"> {user.displayName}</span>
+                    </button>
+                    {/* The focus goes to the choice that changes nothing. */}
+                    <button type="button" className="button" autoFocus onClick={() => setConfirming(false)}>
+                      Keep<span className="visually-hidden"> {user.displayName} active</span>
+                    </button>
+                  </span>
+                ) : (
+                  <button type="button" className="button button-danger" disabled={busy} onClick={() => setConfirming(true)}>
+                    Deactivate<span className="visually-hidden"> {user.displayName}</span>
+                  </button>
+                )}
               </>
             ) : (
               <button

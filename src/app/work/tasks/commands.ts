@@ -9,6 +9,7 @@ import { actorColumns } from '../actor.ts';
 import type { CategoryValue, PersonView, StatusRefView } from '../schema.ts';
 import { recordTaskEvents, type TaskEvent } from './history.ts';
 import type { TransitionRoleValue } from '../workflows/schema.ts';
+import { lockBoardOf, placeTask, rankAtEndSql, type Placement } from './rank.ts';
 import type { CreateTaskInput, TaskView, UpdateTaskInput } from './schema.ts';
 import { assertVersion, getTask, lockTask, noSuchTask, type TaskState } from './store.ts';
 
@@ -50,8 +51,9 @@ async function assignable(db: Db, userId: string): Promise<PersonView> {
 }
 
 /**
- * Creates a task in a project, numbering it from the project's counter. Run it in a transaction:
- * the counter's row lock serialises concurrent creates in one project, so numbers never repeat.
+ * Creates a task in a project, numbering it from the project's counter, at the end of its column.
+ * Run it in a transaction: the counter's row lock serialises concurrent creates in one project, so
+ * numbers never repeat, and is the board's lock (rank.ts) too.
  */
 export async function createTask(props: { db: Db; actor: WorkActor; projectId: string; input: CreateTaskInput }): Promise<TaskView> {
   const { db, actor, projectId, input } = props;
@@ -65,8 +67,8 @@ export async function createTask(props: { db: Db; actor: WorkActor; projectId: s
   const assignee = input.assigneeId ? await assignable(db, input.assigneeId) : null;
   const [reporterKind, reporterId] = actorColumns(actor);
   const res = await db.query<{ id: string }>(
-    `INSERT INTO app.tasks (project_id, number, title, description, status_id, priority, due_date, assignee_id, labels, reporter_kind, reporter_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7::date, $8, $9::text[], $10, $11) RETURNING id`,
+    `INSERT INTO app.tasks (project_id, number, title, description, status_id, priority, due_date, assignee_id, labels, reporter_kind, reporter_id, rank)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::date, $8, $9::text[], $10, $11, ${rankAtEndSql('$5')}) RETURNING id`,
     [projectId, number, input.title, input.description ?? '', status.id, input.priority ?? 'medium', input.dueDate ?? null, assignee?.id ?? null, input.labels ?? [], reporterKind, reporterId],
   );
   const id = res.rows[0]?.id;
@@ -103,10 +105,13 @@ function same(a: unknown, b: unknown): boolean {
  * exist (404), then If-Match (412, `versions` null means any), then the content: a status change
  * must follow a transition the actor may use (409 transition-not-allowed; another project's status
  * is 422 unknown-status) and an assignee must be an active user (422 invalid-assignee). Each field
- * that actually changed gets a history entry with its value before and after.
+ * that actually changed gets a history entry with its value before and after. A task that changes
+ * status goes to `placement` in its new column (by default the end).
  */
-export async function updateTask(props: { db: Db; actor: WorkActor; id: string; changes: UpdateTaskInput; versions: number[] | null }): Promise<TaskView> {
+export async function updateTask(props: { db: Db; actor: WorkActor; id: string; changes: UpdateTaskInput; versions: number[] | null; placement?: Placement }): Promise<TaskView> {
   const { db, actor, id, changes, versions } = props;
+  // A change of status changes ranks: the board's lock comes before the task's (rank.ts).
+  if (changes.statusId !== undefined) await lockBoardOf(db, id);
   const before: TaskState = await lockTask(db, id);
   assertVersion(before, versions);
 
@@ -119,9 +124,13 @@ export async function updateTask(props: { db: Db; actor: WorkActor; id: string; 
 
   if (changes.title !== undefined) change('title', changes.title, changes.title, before.title);
   if (changes.description !== undefined) change('description', changes.description, changes.description, before.description);
+  let movedTo: string | null = null;
   if (changes.statusId !== undefined) {
     const status = changes.statusId === before.status.id ? before.status : await statusInProject(db, before.projectId, changes.statusId);
-    if (status.id !== before.status.id) await assertTransition(db, before.projectId, actor, before.status, status);
+    if (status.id !== before.status.id) {
+      await assertTransition(db, before.projectId, actor, before.status, status);
+      movedTo = status.id;
+    }
     change('statusId', status.id, status, before.status);
   }
   if (changes.priority !== undefined) change('priority', changes.priority, changes.priority, before.priority);
@@ -137,13 +146,28 @@ export async function updateTask(props: { db: Db; actor: WorkActor; id: string; 
   const params: unknown[] = [id];
   const sets = fields.map((field) => `${COLUMNS[field].column} = $${params.push(after[field] ?? null)}${COLUMNS[field].cast}`);
   await db.query(`UPDATE app.tasks SET ${sets.join(', ')}, version = version + 1, updated_at = clock_timestamp() WHERE id = $1`, params);
+  if (movedTo !== null) await placeTask({ db, taskId: id, statusId: movedTo, placement: props.placement ?? null });
   await recordTaskEvents(db, id, actor, events);
   return getTask({ db, id });
 }
 
-/** Moves a task to another status of its project: a status change and nothing else. */
-export async function moveTask(props: { db: Db; actor: WorkActor; id: string; toStatusId: string; versions: number[] | null }): Promise<TaskView> {
-  return updateTask({ db: props.db, actor: props.actor, id: props.id, changes: { statusId: props.toStatusId }, versions: props.versions });
+/**
+ * Moves a task on the board: to another status of its project (`toStatusId`, a status change as
+ * updateTask makes it), to `placement` in its column (by default the end of a new column). A move
+ * within the column the task is in changes only its place: no version, no history; without a
+ * placement it changes nothing at all.
+ */
+export async function moveTask(props: { db: Db; actor: WorkActor; id: string; toStatusId?: string; placement?: Placement; versions: number[] | null }): Promise<TaskView> {
+  const { db, id, versions } = props;
+  const placement = props.placement ?? null;
+  await lockBoardOf(db, id);
+  const task = await lockTask(db, id);
+  assertVersion(task, versions);
+  if (props.toStatusId !== undefined && props.toStatusId !== task.status.id) {
+    return updateTask({ db, actor: props.actor, id, changes: { statusId: props.toStatusId }, versions: null, placement });
+  }
+  if (placement !== null) await placeTask({ db, taskId: id, statusId: task.status.id, placement });
+  return getTask({ db, id });
 }
 
 /**

@@ -1,7 +1,7 @@
 /** Listing tasks: filters, full-text search, sorting and keyset pagination. */
 import type { Db } from '../../tenant-db.ts';
 import { DEFAULT_PAGE_SIZE, type Page } from '../pagination.ts';
-import { afterPositionSql, decodeTaskCursor, orderBySql, pageKeysSql, toTaskPage, type TaskOrder } from './order.ts';
+import { afterPositionSql, decodeTaskCursor, orderBySql, pageKeysSql, taskOrderOf, toTaskPage, type TaskOrder } from './order.ts';
 import type { TaskFilter, TaskView } from './schema.ts';
 import { TASK_COLUMNS, TASK_FROM, taskView, type TaskRow } from './store.ts';
 
@@ -20,19 +20,29 @@ function filterSql(filter: TaskFilter, params: unknown[]): string[] {
   if (filter.priority !== undefined) where.push(`t.priority = $${params.push(filter.priority)}`);
   if (filter.dueBefore !== undefined) where.push(`t.due_date < $${params.push(filter.dueBefore)}::date`);
   if (filter.dueAfter !== undefined) where.push(`t.due_date > $${params.push(filter.dueAfter)}::date`);
-  if (filter.q !== undefined) where.push(`t.search @@ websearch_to_tsquery('${SEARCH_CONFIG}', $${params.push(filter.q)})`);
+  if (filter.q !== undefined) where.push('t.search @@ tsq');
   return where;
 }
 
-/** One page of the tasks matching `filter`, in `order` (by default oldest first). */
+/** The tables of a listing: with a search, its query `tsq` too, for the filter and for relevance. */
+function fromSql(filter: TaskFilter, params: unknown[]): string {
+  if (filter.q === undefined) return TASK_FROM;
+  return `${TASK_FROM} CROSS JOIN websearch_to_tsquery('${SEARCH_CONFIG}', $${params.push(filter.q)}) AS tsq`;
+}
+
+/**
+ * One page of the tasks matching `filter`, in `order` (by default oldest first; taskOrderOf gives
+ * the API's defaults). Sorting by relevance needs `filter.q`.
+ */
 export async function listTasks(props: { db: Db; filter: TaskFilter; order?: TaskOrder; cursor?: string; limit?: number }): Promise<Page<TaskView>> {
   const limit = props.limit ?? DEFAULT_PAGE_SIZE;
-  const order = props.order ?? { sort: 'created', direction: 'asc' };
+  const order = props.order ?? taskOrderOf({ q: props.filter.q });
   const params: unknown[] = [];
+  const from = fromSql(props.filter, params);
   const where = filterSql(props.filter, params);
   if (props.cursor !== undefined) where.push(afterPositionSql(order, decodeTaskCursor(props.cursor, order), params));
   const res = await props.db.query<TaskRow & { page_keys: string[] }>(
-    `SELECT ${TASK_COLUMNS}, ${pageKeysSql(order)} AS page_keys FROM ${TASK_FROM}
+    `SELECT ${TASK_COLUMNS}, ${pageKeysSql(order)} AS page_keys FROM ${from}
       WHERE ${where.length > 0 ? where.join(' AND ') : 'TRUE'}
       ORDER BY ${orderBySql(order)} LIMIT $${params.push(limit + 1)}`,
     params,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AppError } from '../../../errors.ts';
-import { afterPositionSql, decodeTaskCursor, encodeTaskCursor, orderBySql, pageKeysSql, toTaskPage, type TaskOrder } from './order.ts';
+import { afterPositionSql, decodeTaskCursor, encodeTaskCursor, orderBySql, pageKeysSql, taskOrderOf, toTaskPage, type TaskOrder } from './order.ts';
 
 const ID = '0b7f6d1e-4a57-4c4f-9a8b-2f1d3c4e5a6b';
 const BY_DUE: TaskOrder = { sort: 'due', direction: 'asc' };
@@ -17,6 +17,21 @@ describe('task order', () => {
     assert.equal(orderBySql(BY_DUE), "COALESCE(t.due_date, 'infinity'::date) ASC, t.created_at ASC, t.id ASC");
     assert.equal(orderBySql({ sort: 'due', direction: 'desc' }), "COALESCE(t.due_date, '-infinity'::date) DESC, t.created_at DESC, t.id DESC");
     assert.match(pageKeysSql({ sort: 'updated', direction: 'asc' }), /^ARRAY\[\(extract\(epoch FROM t\.updated_at\)/);
+  });
+
+  test('board order goes by column, then rank; relevance by the search rank in whole billionths, then creation', () => {
+    assert.equal(orderBySql({ sort: 'rank', direction: 'asc' }), 's.position ASC, t.rank ASC, t.id ASC');
+    assert.equal(orderBySql({ sort: 'relevance', direction: 'desc' }), 'round(ts_rank(t.search, tsq)::float8 * 1e9)::bigint DESC, t.created_at DESC, t.id DESC');
+    const cursor = encodeTaskCursor({ sort: 'rank', direction: 'asc' }, { values: ['2', '-65536'], id: ID });
+    assert.deepEqual(decodeTaskCursor(cursor, { sort: 'rank', direction: 'asc' }).values, ['2', '-65536']);
+  });
+
+  test('the default order: by relevance, most relevant first, when searching; oldest first otherwise', () => {
+    assert.deepEqual(taskOrderOf({}), { sort: 'created', direction: 'asc' });
+    assert.deepEqual(taskOrderOf({ q: 'x' }), { sort: 'relevance', direction: 'desc' });
+    assert.deepEqual(taskOrderOf({ q: 'x', sort: 'due' }), { sort: 'due', direction: 'asc' });
+    assert.deepEqual(taskOrderOf({ q: 'x', order: 'asc' }), { sort: 'relevance', direction: 'asc' });
+    assert.throws(() => taskOrderOf({ sort: 'relevance' }), (err) => err instanceof AppError && err.code === 'validation-failed');
   });
 
   test('cursors round-trip exactly', () => {

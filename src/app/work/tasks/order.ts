@@ -7,7 +7,7 @@
 import { AppError } from '../../../errors.ts';
 import type { Page } from '../pagination.ts';
 
-export const TASK_SORTS = ['created', 'updated', 'due', 'priority'] as const;
+export const TASK_SORTS = ['created', 'updated', 'due', 'priority', 'rank', 'relevance'] as const;
 export type TaskSortName = (typeof TASK_SORTS)[number];
 export type SortDirection = 'asc' | 'desc';
 
@@ -47,7 +47,21 @@ function due(direction: SortDirection): SortKey {
 
 const PRIORITY: SortKey = { expression: 't.priority_rank', fromText: (p) => `${p}::smallint`, toText: 't.priority_rank::text', valid: /^[1-4]$/ };
 
-/** The keys of a sort before the id; ties within a due date or priority go by creation. */
+function integer(expression: string, cast: 'int' | 'bigint'): SortKey {
+  return { expression, fromText: (p) => `${p}::${cast}`, toText: `${expression}::text`, valid: /^-?[0-9]{1,19}$/ };
+}
+
+/** Board order: the column's place in the workflow, then the card's place in the column (rank.ts). */
+const BOARD = [integer('s.position', 'int'), integer('t.rank', 'bigint')];
+
+/**
+ * How well a task matches the search `tsq` (listing.ts joins it when `q` is given): ts_rank over
+ * the search document, in which the title weighs more than the description. Counted in whole
+ * billionths, so that a cursor holds the value exactly (a real's text depends on extra_float_digits).
+ */
+export const RELEVANCE: SortKey = integer('round(ts_rank(t.search, tsq)::float8 * 1e9)::bigint', 'bigint');
+
+/** The keys of a sort before the id; ties within a due date, priority or relevance go by creation. */
 function keysOf(sort: TaskSortName, direction: SortDirection): SortKey[] {
   switch (sort) {
     case 'created':
@@ -58,7 +72,26 @@ function keysOf(sort: TaskSortName, direction: SortDirection): SortKey[] {
       return [due(direction), instant('created_at')];
     case 'priority':
       return [PRIORITY, instant('created_at')];
+    case 'rank':
+      return BOARD;
+    case 'relevance':
+      return [RELEVANCE, instant('created_at')];
   }
+}
+
+/**
+ * The order of a listing: as asked, else by relevance when searching and by creation otherwise;
+ * the most relevant first unless told otherwise, everything else ascending. Sorting by relevance
+ * needs a search (400 validation-failed otherwise).
+ */
+export function taskOrderOf(query: { sort?: TaskSortName; order?: SortDirection; q?: string }): TaskOrder {
+  const sort = query.sort ?? (query.q === undefined ? 'created' : 'relevance');
+  if (sort === 'relevance' && query.q === undefined) {
+    throw new AppError('validation-failed', 'sort=relevance orders the results of a search: give q too', {
+      extra: { errors: [{ in: 'querystring', pointer: '/sort', message: 'relevance needs q' }] },
+    });
+  }
+  return { sort, direction: query.order ?? (sort === 'relevance' ? 'desc' : 'asc') };
 }
 
 export interface TaskOrder {

@@ -6,6 +6,8 @@ import { assertProjectExists } from '../projects/commands.ts';
 import { createTask, deleteTask, moveTask, updateTask } from './commands.ts';
 import { listTaskHistory } from './history.ts';
 import { listProjectLabels, listTasks } from './listing.ts';
+import { taskOrderOf } from './order.ts';
+import { placementOf } from './rank.ts';
 import {
   createTaskRoute,
   deleteTaskRoute,
@@ -30,7 +32,7 @@ export function taskRoutes(app: App): void {
 
   app.get('/tasks', { config: READ, schema: listTasksRoute }, async (request) => {
     const { cursor, limit, sort, order, ...filter } = request.query;
-    const taskOrder = { sort: sort ?? 'created', direction: order ?? 'asc' } as const;
+    const taskOrder = taskOrderOf({ sort, order, q: filter.q });
     return request.tenantDb.read((db) => listTasks({ db, filter, order: taskOrder, cursor, limit }));
   });
 
@@ -49,7 +51,9 @@ export function taskRoutes(app: App): void {
   app.post('/tasks/:id/move', { config: WRITE, schema: moveTaskRoute }, async (request, reply) => {
     const versions = acceptedVersions(request.headers['if-match']);
     const actor = workActorOf(request.principal);
-    const task = await request.tenantDb.transaction((db) => moveTask({ db, actor, id: request.params.id, toStatusId: request.body.toStatusId, versions }));
+    const { toStatusId } = request.body;
+    const placement = placementOf(request.body);
+    const task = await request.tenantDb.transaction((db) => moveTask({ db, actor, id: request.params.id, versions, placement, ...(toStatusId === undefined ? {} : { toStatusId }) }));
     return reply.header('etag', etagOf(task.version)).send(task);
   });
 

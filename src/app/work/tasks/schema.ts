@@ -70,9 +70,28 @@ export const UpdateTaskBody = Type.Object(
 );
 export type UpdateTaskInput = Static<typeof UpdateTaskBody>;
 
-export const MoveTaskBody = Type.Object({ toStatusId: Uuid }, { additionalProperties: false });
+export const MoveTaskBody = Type.Object(
+  {
+    /** A status of the task's project; by default the one it is in (a move within its column). */
+    toStatusId: Type.Optional(Uuid),
+    /** Place it just above this task of the column it goes to. */
+    beforeTaskId: Type.Optional(Uuid),
+    /** Place it just below this task of the column it goes to. */
+    afterTaskId: Type.Optional(Uuid),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type MoveTaskInput = Static<typeof MoveTaskBody>;
 
-export const TaskSort = Type.Union([Type.Literal('created'), Type.Literal('updated'), Type.Literal('due'), Type.Literal('priority')]);
+/** created, updated, due, priority; rank: board order (column, then place in it); relevance: to `q`. */
+export const TaskSort = Type.Union([
+  Type.Literal('created'),
+  Type.Literal('updated'),
+  Type.Literal('due'),
+  Type.Literal('priority'),
+  Type.Literal('rank'),
+  Type.Literal('relevance'),
+]);
 export const SortOrder = Type.Union([Type.Literal('asc'), Type.Literal('desc')]);
 
 export const ListTasksQuery = Type.Object(
@@ -132,7 +151,7 @@ export const createTaskRoute = { summary: 'Create a task in a project', params: 
 export const listTasksRoute = { summary: 'List, filter, search and sort tasks', querystring: ListTasksQuery, response: { 200: TaskPage, ...PROBLEM_RESPONSES } };
 export const getTaskRoute = { summary: 'One task', params: IdParams, response: { 200: Task, ...PROBLEM_RESPONSES } };
 export const updateTaskRoute = { summary: 'Change a task', params: IdParams, headers: IfMatchHeaders, body: UpdateTaskBody, response: { 200: Task, ...PROBLEM_RESPONSES } };
-export const moveTaskRoute = { summary: 'Move a task to another status', params: IdParams, headers: IfMatchHeaders, body: MoveTaskBody, response: { 200: Task, ...PROBLEM_RESPONSES } };
+export const moveTaskRoute = { summary: 'Move a task on the board: to another status, to a place in its column', params: IdParams, headers: IfMatchHeaders, body: MoveTaskBody, response: { 200: Task, ...PROBLEM_RESPONSES } };
 export const deleteTaskRoute = { summary: 'Delete a task', params: IdParams, headers: IfMatchHeaders, response: { 204: Type.Null(), ...PROBLEM_RESPONSES } };
 export const taskHistoryRoute = { summary: "A task's history, oldest first", params: IdParams, querystring: PageQuery, response: { 200: PageOf(TaskEvent), ...PROBLEM_RESPONSES } };
 export const projectLabelsRoute = { summary: "The labels used in a project's tasks", params: IdParams, response: { 200: LabelsOfProject, ...PROBLEM_RESPONSES } };

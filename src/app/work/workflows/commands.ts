@@ -3,6 +3,7 @@ import { AppError } from '../../../errors.ts';
 import type { WorkActor } from '../../policies.ts';
 import type { Db } from '../../tenant-db.ts';
 import { actorColumns } from '../actor.ts';
+import { RANK_GAP } from '../tasks/rank.ts';
 import type { CategoryValue } from '../schema.ts';
 import { planWorkflow, type CurrentStatus, type WorkflowPlan } from './plan.ts';
 import type { TransitionRoleValue, WorkflowChange, WorkflowView } from './schema.ts';
@@ -38,7 +39,8 @@ export async function getWorkflow(props: { db: Db; projectId: string }): Promise
 
 /**
  * Writes a plan: statuses updated and created, the tasks of removed statuses moved (each move
- * bumps the task's version and is recorded in its history), transitions replaced, removed statuses
+ * bumps the task's version and is recorded in its history; the project's lock is the board's lock
+ * of tasks/rank.ts), transitions replaced, removed statuses
  * deleted. Run it in a transaction, after locking the project and its statuses.
  */
 async function applyPlan(db: Db, projectId: string, plan: WorkflowPlan, actor: WorkActor): Promise<void> {
@@ -73,10 +75,13 @@ async function applyPlan(db: Db, projectId: string, plan: WorkflowPlan, actor: W
   for (const removed of plan.removed) {
     if (removed.moveTo === null) continue;
     const target = statusOf(removed.moveTo);
+    // They go to the end of their new column, in the order they had in the old one.
     await db.query(
-      `WITH moved AS (
-         UPDATE app.tasks SET status_id = $3, version = version + 1, updated_at = clock_timestamp()
-          WHERE project_id = $1 AND status_id = $2 RETURNING id
+      `WITH target AS (SELECT COALESCE(max(rank), 0) AS last FROM app.tasks WHERE status_id = $3),
+       ordered AS (SELECT id, row_number() OVER (ORDER BY rank, id) AS n FROM app.tasks WHERE project_id = $1 AND status_id = $2),
+       moved AS (
+         UPDATE app.tasks t SET status_id = $3, rank = target.last + ordered.n * ${RANK_GAP}, version = version + 1, updated_at = clock_timestamp()
+           FROM ordered, target WHERE t.id = ordered.id RETURNING t.id
        )
        INSERT INTO app.task_events (task_id, actor_kind, actor_id, kind, field, before, after)
        SELECT id, $4, $5, 'changed', 'status', $6::jsonb, $7::jsonb FROM moved`,
