@@ -9,6 +9,10 @@ import { availableParallelism, cpus, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { runBackupBenchmark } from './backup.ts';
+import { runRestoreBenchmark } from './backup-restore.ts';
+import { runExportBenchmark } from './backup-export.ts';
+import { runFailoverBenchmark } from './failover.ts';
 import { runHttpBenchmark } from './http.ts';
 import { runTenantsBenchmark } from './tenants.ts';
 
@@ -18,6 +22,10 @@ type Progress = (message: string) => void;
 const BENCHMARKS: Record<string, (progress: Progress) => Promise<unknown>> = {
   tenants: runTenantsBenchmark,
   http: runHttpBenchmark,
+  failover: runFailoverBenchmark,
+  backup: runBackupBenchmark,
+  restore: runRestoreBenchmark,
+  export: runExportBenchmark,
 };
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));

@@ -91,6 +91,7 @@ ensure_node_modules() {
 ensure_test_tools() {
   ensure_chromium
   ensure_wapiti
+  ensure_ha_tools
 }
 
 ensure_chromium() {
@@ -112,6 +113,25 @@ ensure_wapiti() {
   fi
   command -v wapiti >/dev/null 2>&1 \
     || die "wapiti 3.0 (web vulnerability scanner; test/security/wapiti.test.ts runs it) is not installed. On Debian 12: sudo apt-get install wapiti (or run this script as root); elsewhere: pipx install wapiti3==3.0.4. Then run again."
+}
+
+# What the high-availability suite needs (test/patroni-failover.test.ts): Patroni and etcd, the HA
+# engine TaskFlow follows on external clusters (docs/high-availability.md). Debian enables their
+# services when it installs them; the tests start their own etcd and Patroni nodes and need none
+# (systemctl disable --now etcd patroni).
+ensure_ha_tools() {
+  local missing=() tool package
+  for tool in patroni:patroni etcd:etcd-server; do
+    package="${tool#*:}"; tool="${tool%%:*}"
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$package")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return
+  if can_apt; then
+    say "installing the high-availability test tools (apt-get install ${missing[*]})"
+    apt_install "${missing[@]}" || die "apt-get could not install ${missing[*]}"
+    return
+  fi
+  die "the high-availability tests need ${missing[*]} (Debian packages). Install them: sudo apt-get install ${missing[*]} (or run this script as root), then run again."
 }
 
 # What the backup suites need (test/backup-*.test.ts): the age CLI to prove our age streams

@@ -75,6 +75,33 @@ export const ConfigSchema = Type.Object(
         binDir: Type.Optional(Type.String({ minLength: 1 })),
         /** OS user that runs the managed cluster when TaskFlow runs as root. */
         osUser: Type.String({ minLength: 1, default: 'postgres' }),
+        /** How long opening a connection to the primary may take before the request is answered 503. */
+        connectTimeoutMs: Type.Integer({ minimum: 100, maximum: 120_000, default: 3_000 }),
+        /** Following the primary through failovers and switchovers (docs/high-availability.md). */
+        primary: Type.Object(
+          {
+            /** How often the primary is looked up again without a reason to (replication.json, Patroni). */
+            checkIntervalMs: Type.Integer({ minimum: 50, maximum: 600_000, default: 1_000 }),
+            /** How often the managed cluster's other nodes are asked whether they accept writes too. */
+            splitBrainCheckMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 5_000 }),
+            /** Retry-After of `primary-unavailable` and `commit-unconfirmed`: a failover takes seconds. */
+            retryAfterSeconds: Type.Integer({ minimum: 1, maximum: 3_600, default: 2 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        /** A cluster that Patroni runs: TaskFlow follows the leader its REST API names (needs databaseUrl for the credentials). */
+        patroni: Type.Optional(
+          Type.Object(
+            {
+              /** Each member's REST API, as in its restapi.connect_address (`http://10.0.0.5:8008`). */
+              endpoints: Type.Array(Type.String({ pattern: '^https?://[^/\\s]+/?$' }), { minItems: 1, uniqueItems: true }),
+              requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 1_000 }),
+              /** How long the platform waits at start for a leader. */
+              waitForLeaderSeconds: Type.Integer({ minimum: 0, maximum: 3_600, default: 30 }),
+            },
+            { additionalProperties: false },
+          ),
+        ),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -165,6 +192,10 @@ export const ConfigSchema = Type.Object(
         switchoverMaxLagBytes: Type.Integer({ minimum: 0, maximum: 1_099_511_627_776, default: 16_777_216 }),
         /** How long a switchover or failover waits for the standby to receive and replay the old primary's last WAL. */
         catchUpTimeoutSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 60 }),
+        /** WAL a replication slot may keep on the primary (max_slot_wal_keep_size, MB; -1: no limit): a dead standby cannot fill the disk. */
+        maxSlotWalKeepSizeMb: Type.Integer({ minimum: -1, maximum: 1_048_576, default: 4_096 }),
+        /** How often a running process checks the managed cluster's standbys and raises or resolves their alerts. */
+        statusCheckSeconds: Type.Integer({ minimum: 1, maximum: 86_400, default: 30 }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -369,6 +400,9 @@ function crossFieldProblems(config: ParsedConfig): string[] {
     problems.push(
       `pools.perTenantMax: ${config.pools.perTenantMax} is more than the ${TENANT_CONNECTION_LIMIT} connections a tenant's login role may open (its CONNECTION LIMIT); use at most ${TENANT_CONNECTION_LIMIT}`,
     );
+  }
+  if (config.postgres.patroni && !config.databaseUrl) {
+    problems.push("postgres.patroni: needs databaseUrl, the user, password and database to connect with (its host and port are replaced by the Patroni leader's)");
   }
   problems.push(...backupConfigProblems(config.backup));
   return problems;

@@ -33,6 +33,8 @@ export const PROBLEMS = {
   'tenant-suspended': { status: 503, title: 'This tenant is suspended' },
   'tenant-unavailable': { status: 503, title: 'This tenant is temporarily unavailable' },
   'database-unavailable': { status: 503, title: 'The database is unavailable' },
+  'primary-unavailable': { status: 503, title: 'No database server accepts writes right now' },
+  'commit-unconfirmed': { status: 503, title: 'The change was not confirmed by a standby database' },
   'server-busy': { status: 503, title: 'The server is busy' },
   'request-timeout': { status: 503, title: 'The request took too long' },
 } as const;

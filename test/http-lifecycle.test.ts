@@ -47,7 +47,9 @@ describe('when PostgreSQL goes away', () => {
     assert.equal(ready.headers['retry-after'], String(h.tp.config.server.retryAfterSeconds));
     const api = await call(h.app, acme, '/api/projects');
     assert.equal(api.statusCode, 503, api.body);
-    assert.equal(api.json<{ code: string }>().code, 'database-unavailable');
+    // Every connection goes to the primary, so a lost one means no primary: retry within seconds.
+    assert.equal(api.json<{ code: string }>().code, 'primary-unavailable');
+    assert.equal(api.headers['retry-after'], String(h.tp.config.postgres.primary.retryAfterSeconds));
     assert.equal((await h.app.inject({ url: '/healthz' })).statusCode, 200, 'the process itself is alive');
 
     await cluster.start();

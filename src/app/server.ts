@@ -31,7 +31,7 @@ import { installOpenApi } from './openapi/document.ts';
 import { webApp } from './plugins/web.ts';
 
 export interface BuildServerOptions {
-  platform: Pick<Platform, 'config' | 'control' | 'target' | 'masterKey' | 'log'>;
+  platform: Pick<Platform, 'config' | 'control' | 'target' | 'masterKey' | 'log'> & Partial<Pick<Platform, 'primary'>>;
   /** Serve HTTPS with this certificate (see platform/tls); plain HTTP without. */
   tls?: TlsMaterial | null;
 }
@@ -69,6 +69,8 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     idleMs: poolConfig.idleMs,
     acquireTimeoutMs: poolConfig.acquireTimeoutMs,
     retryAfterSeconds,
+    // Connections follow the primary through failovers (platform/replication/primary-locator.ts).
+    ...(platform.primary ? { primary: platform.primary } : {}),
   });
   const tokens = new ApiTokenVerifier({ control: platform.control, cacheTtlMs: tenantConfig.cacheTtlMs });
   const accounts = accountServices(platform);
@@ -103,7 +105,7 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
     await resolver.start();
     installResponseLog(app);
     installSecurityHeaders(app, { hsts: hstsValue(platform.config) });
-    installErrors(app, { retryAfterSeconds });
+    installErrors(app, { retryAfterSeconds, ...(platform.primary ? { primary: platform.primary } : {}) });
     installValidation(app);
     installBodyLimits(app);
     installShutdown(app, { resolver, pools, retryAfterSeconds, background: accounts.background });

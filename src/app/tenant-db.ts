@@ -69,12 +69,17 @@ export function tenantDbFor(pools: TenantPools, tenant: Tenant, deadline?: Deadl
   const bound = deadline ?? undefined;
   return {
     read: (fn) =>
-      pools.withTenantClient(tenant, (client) => {
-        // Checked once a connection is in hand: waiting for one may have taken the rest of the time.
-        bound?.assertNotPassed();
-        return fn(client);
-      }),
-    transaction: (fn) => pools.withTenantClient(tenant, (client) => inTransaction(client, fn, bound)),
+      pools.withTenantClient(
+        tenant,
+        (client) => {
+          // Checked once a connection is in hand: waiting for one may have taken the rest of the time.
+          bound?.assertNotPassed();
+          return fn(client);
+        },
+        bound,
+      ),
+    // The pool cancels a COMMIT still waiting for a synchronous standby when the time is up.
+    transaction: (fn) => pools.withTenantClient(tenant, (client) => inTransaction(client, fn, bound), bound),
   };
 }
 

@@ -9,6 +9,10 @@ import { tenantCommand } from './tenant.ts';
 import { scanCommand } from './scan.ts';
 import { clusterCommand } from './cluster.ts';
 import { alertsCommand } from './alerts.ts';
+import { walCommand } from './wal.ts';
+import { restoreCommand } from './restore.ts';
+import { backupCommand } from './backup.ts';
+import { drillCommand } from './drill.ts';
 import packageJson from '../../package.json' with { type: 'json' };
 
 /** Exit codes: 0 ok, 1 failed, 2 bad usage or configuration, 3 not found, 4 conflict. */
@@ -29,7 +33,7 @@ export function buildProgram(): Command {
     .version(packageJson.version)
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
-  for (const command of [startCommand(), tenantCommand(), dbCommand(), mailCommand(), scanCommand(), clusterCommand(), alertsCommand()]) program.addCommand(command);
+  for (const command of [startCommand(), tenantCommand(), dbCommand(), mailCommand(), scanCommand(), clusterCommand(), alertsCommand(), drillCommand(), backupCommand(), restoreCommand(), walCommand()]) program.addCommand(command);
   const overrideAll = (cmd: Command): void => {
     cmd.exitOverride();
     cmd.commands.forEach(overrideAll);

@@ -10,6 +10,7 @@ import { acquireServerLock, dataDirLayout, prepareDataDir } from '../platform/da
 import { DEMO_OWNER_EMAIL, ensureDemoTenant } from '../platform/tenants/demo.ts';
 import { issueSetupLink } from '../app/accounts/setup.ts';
 import { startMail, type MailService } from '../platform/mail/index.ts';
+import { startBackupJobs, type BackupJobs } from '../platform/backup/schedule.ts';
 import { configFrom, withGlobalOptions, type GlobalOptions } from './context.ts';
 import { note } from './output.ts';
 import { tenantUrl } from '../platform/tenants/urls.ts';
@@ -55,6 +56,7 @@ export function startCommand(): Command {
       process.on('exit', releaseLock);
       const platform = await openPlatform(config, { log, initialise: true });
       let mail: MailService | null = null;
+      let backupJobs: BackupJobs | null = null;
       let server: FastifyInstance | null = null;
       let redirect: Server | null = null;
       let stopping = false;
@@ -68,6 +70,7 @@ export function startCommand(): Command {
         try {
           redirect?.close();
           await server?.close();
+          await backupJobs?.stop();
           await mail?.close();
           await platform.close({ stopCluster: true });
           log.info('stopped cleanly');
@@ -86,6 +89,8 @@ export function startCommand(): Command {
         const demo = opts.demo ? await ensureDemoTenant(platform) : null;
         // The first start of the demo also mails its owner a setup link (to the local mailbox without SMTP).
         if (demo?.apiToken) await issueSetupLink({ platform, tenant: demo.tenant, email: DEMO_OWNER_EMAIL, operator: 'system:demo' });
+        // Scheduled backups, only when backup repositories are configured (docs/backups.md).
+        backupJobs = await startBackupJobs(platform);
         const tls = await loadTls(config, log);
         server = await buildServer({ platform, tls });
         const { host } = config.server;
@@ -111,6 +116,7 @@ export function startCommand(): Command {
       } catch (err) {
         redirect?.close();
         await server?.close().catch(() => undefined);
+        await backupJobs?.stop().catch(() => undefined);
         await mail?.close().catch(() => undefined);
         await platform.close({ stopCluster: true }).catch(() => undefined);
         throw err;

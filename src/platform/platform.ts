@@ -1,31 +1,42 @@
 /** Opens the platform: data directory, secrets, the PostgreSQL cluster (managed or external), control database. */
 import { existsSync, rmSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { UserError } from '../errors.ts';
 import { dataDirLayout, ensureSecret, prepareDataDir, readState, writeState, STATE_VERSION, type DataDir } from './data-dir.ts';
-import { clientConfig, databaseUnreachable, parseDatabaseUrl, type ConnectionTarget } from './postgres/connection.ts';
-import { LocalCluster, freePort } from './postgres/local-cluster.ts';
+import { databaseUnreachable, parseDatabaseUrl, type ConnectionTarget } from './postgres/connection.ts';
+import { LocalCluster, ensureSlotWalKeepSize, freePort } from './postgres/local-cluster.ts';
+import { primaryPool, PrimaryMovedError } from './postgres/primary-pool.ts';
 import { findPgTools, resolveRunAs, type PgTools } from './postgres/tools.ts';
 import { ensureControlPlane } from './control-plane.ts';
 import { ControlDbAlerts, type Alerts } from './alerts/alerts.ts';
+import { ManagedPrimaryLookup } from './replication/managed-primary.ts';
+import { openReplication } from './replication/context.ts';
 import { recordedPrimary, startManagedStandbys, type ManagedStandbys } from './replication/managed-nodes.ts';
+import { ReplicationWatch } from './replication/status-alerts.ts';
+import { PatroniLookup } from './replication/patroni.ts';
+import { fixedPrimary, PrimaryLocator, type PrimaryLookup } from './replication/primary-locator.ts';
 
 export const CONTROL_DATABASE = 'taskflow_control';
 
 export interface Platform {
   config: Config;
   dir: DataDir;
-  /** Admin connection to the cluster that holds the control database and (for now) all tenants. */
+  /**
+   * Admin connection to the cluster that holds the control database and (for now) all tenants. Its
+   * host and port are read at each use: those of the current primary (`primary`).
+   */
   target: ConnectionTarget;
-  /** The managed cluster, when TaskFlow runs its own PostgreSQL. */
+  /** Which node is the primary now; follows failovers, switchovers and Patroni without a restart. */
+  primary: PrimaryLocator;
+  /** The managed cluster's node that was the primary when the platform opened, when TaskFlow runs its own PostgreSQL. */
   cluster: LocalCluster | null;
   tools: PgTools;
   /** Key from which tenant database passwords are derived; never logged. */
   masterKey: string;
-  /** Admin pool on taskflow_control. */
+  /** Admin pool on taskflow_control, on whichever node is the primary at the moment. */
   control: pg.Pool;
   /** Where operations report what an operator must act on (src/platform/alerts/alerts.ts). */
   alerts: Alerts;
@@ -69,7 +80,7 @@ async function prepareManagedCluster(config: Config, dir: DataDir, tools: PgTool
       throw new UserError(`the cluster in ${dir.pgData} is PostgreSQL ${state.managed.pgMajor}, but the tools found are ${tools.major} (${tools.binDir}); set TASKFLOW_PG_BINDIR`);
     }
     const password = ensureSecret(dir, 'pg-superuser.password');
-    return new LocalCluster({ pgData: primary.pgData, port: primary.port, tools, runAs, superuserPassword: password });
+    return new LocalCluster({ pgData: primary.pgData, port: primary.port, tools, runAs, superuserPassword: password, maxSlotWalKeepSizeMb: config.replication.maxSlotWalKeepSizeMb });
   }
   if (!initialise) throw new UserError(`${dir.root} is not initialised; run 'taskflow start' first`);
   if (state && !state.initialised) {
@@ -84,11 +95,23 @@ async function prepareManagedCluster(config: Config, dir: DataDir, tools: PgTool
   state = { version: STATE_VERSION, initialised: false, createdAt: new Date().toISOString(), managed: { port, pgMajor: tools.major } };
   writeState(dir, state);
   const password = ensureSecret(dir, 'pg-superuser.password');
-  const cluster = new LocalCluster({ pgData: dir.pgData, port, tools, runAs, superuserPassword: password });
+  const cluster = new LocalCluster({ pgData: dir.pgData, port, tools, runAs, superuserPassword: password, maxSlotWalKeepSizeMb: config.replication.maxSlotWalKeepSizeMb });
   log.info({ pgData: dir.pgData, port }, 'initialising PostgreSQL cluster');
   await cluster.init();
   writeState(dir, { ...state, initialised: true });
   return cluster;
+}
+
+/** The standby alerts of a managed cluster (status-alerts.ts); none when the replication tools are missing. */
+function replicationWatch(config: Config, log: Logger): ReplicationWatch | null {
+  try {
+    const watch = new ReplicationWatch(openReplication(config, log));
+    watch.start(config.replication.statusCheckSeconds * 1000);
+    return watch;
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'standby alerts are off');
+    return null;
+  }
 }
 
 /** Opens the platform; with a managed cluster, starts it if needed. */
@@ -100,11 +123,15 @@ export async function openPlatform(config: Config, options: OpenOptions): Promis
   const tools = findPgTools(config.postgres.binDir);
 
   let cluster: LocalCluster | null = null;
-  let target: ConnectionTarget;
+  let credentials: ConnectionTarget;
+  let lookup: PrimaryLookup;
+  let managedLookup: ManagedPrimaryLookup | null = null;
   let startedHere = false;
   let standbys: ManagedStandbys | null = null;
   if (config.databaseUrl) {
-    target = parseDatabaseUrl(config.databaseUrl);
+    credentials = parseDatabaseUrl(config.databaseUrl);
+    const patroni = config.postgres.patroni;
+    lookup = patroni ? new PatroniLookup({ endpoints: patroni.endpoints, requestTimeoutMs: patroni.requestTimeoutMs }) : fixedPrimary(credentials);
     const state = readState(dir);
     if (!state) writeState(dir, { version: STATE_VERSION, initialised: true, createdAt: new Date().toISOString(), managed: null });
   } else {
@@ -112,48 +139,84 @@ export async function openPlatform(config: Config, options: OpenOptions): Promis
     const outcome = await cluster.start();
     startedHere = outcome === 'started';
     if (startedHere) log.info({ port: cluster.port }, 'PostgreSQL started');
+    const mainPort = readState(dir)?.managed?.port ?? cluster.port;
     try {
-      standbys = await startManagedStandbys({ dir, primary: cluster, mainPort: readState(dir)?.managed?.port ?? cluster.port, log });
+      standbys = await startManagedStandbys({ dir, primary: cluster, mainPort, log });
     } catch (err) {
       if (startedHere) await cluster.stop().catch(() => undefined);
       throw err;
     }
-    target = cluster.target();
+    credentials = cluster.target();
+    // startManagedStandbys has just asked every node whether it accepts writes.
+    const checkedPrimary = recordedPrimary(dir, mainPort).name;
+    managedLookup = new ManagedPrimaryLookup({ dir, mainPort, cluster, splitBrainCheckMs: config.postgres.primary.splitBrainCheckMs, checkedPrimary });
+    lookup = managedLookup;
   }
 
-  try {
-    await ensureControlPlane({ target, log, lockMaintenanceDatabases: cluster !== null });
-  } catch (err) {
+  const primary = new PrimaryLocator({
+    lookup,
+    credentials,
+    log,
+    checkIntervalMs: config.postgres.primary.checkIntervalMs,
+    retryAfterSeconds: config.postgres.primary.retryAfterSeconds,
+    connectTimeoutMs: config.postgres.connectTimeoutMs,
+  });
+  const target = primary.target;
+  const stopStarted = async () => {
+    primary.close();
     if (startedHere) await cluster?.stop().catch(() => undefined);
+  };
+  try {
+    await primary.start();
+    const waitMs = (config.postgres.patroni?.waitForLeaderSeconds ?? 0) * 1000;
+    if (!primary.current() && waitMs > 0) {
+      log.info({ endpoints: config.postgres.patroni?.endpoints }, 'waiting for a Patroni leader');
+      await primary.waitForPrimary(waitMs);
+    }
+    if (!primary.current()) throw new UserError(`there is no primary to use: ${primary.state.reason ?? 'unknown'}`, 4);
+    await ensureControlPlane({ target, log, lockMaintenanceDatabases: cluster !== null });
+    if (cluster) await ensureSlotWalKeepSize(target, config.replication.maxSlotWalKeepSizeMb, log);
+  } catch (err) {
+    await stopStarted();
     throw err;
   }
 
-  const control = new pg.Pool({ ...clientConfig(target, CONTROL_DATABASE), max: 5, idleTimeoutMillis: 10_000 });
+  const control = primaryPool(primary, CONTROL_DATABASE, { max: 5, idleTimeoutMillis: 10_000 });
   control.on('error', (err) => {
-    log.warn({ err: err.message }, 'control database connection lost');
+    if (!(err instanceof PrimaryMovedError)) log.warn({ err: err.message }, 'control database connection lost');
   });
   try {
     await control.query('SELECT 1');
   } catch (err) {
     await control.end();
+    await stopStarted();
     throw databaseUnreachable(target, err);
   }
+  const alerts = new ControlDbAlerts(control, log);
+  primary.attachAlerts(alerts);
+  const watch = cluster ? replicationWatch(config, log) : null;
 
   let closed = false;
   return {
     config,
     dir,
     target,
+    primary,
     cluster,
     tools,
     masterKey,
     control,
-    alerts: new ControlDbAlerts(control, log),
+    alerts,
     log,
     async close(closeOptions = {}) {
       if (closed) return;
       closed = true;
+      primary.close();
+      await watch?.stop();
       await control.end().catch(() => undefined);
+      // Asked to stop the cluster: the node that is the primary now goes too, if a failover moved it.
+      const now = closeOptions.stopCluster === true ? managedLookup?.recordedPrimary() : null;
+      if (now && now.pgData !== cluster?.pgData) await now.stop();
       if (cluster && (closeOptions.stopCluster ?? startedHere)) {
         await cluster.stop();
         log.info('PostgreSQL stopped');

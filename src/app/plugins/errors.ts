@@ -1,9 +1,14 @@
 /**
  * Every error, unknown route and wrong method is answered as application/problem+json. Routes are
  * recorded as they are added so an unknown method on a known path is a 405 with Allow, not a 404.
+ *
+ * A database connection that failed or broke, or a server that turned out read-only, means the
+ * primary is gone or moved (every connection goes to the primary): such an error is answered 503
+ * `primary-unavailable` with the short Retry-After of a failover, and the locator looks again at once.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../errors.ts';
+import { isPrimaryLoss, type PrimaryGate } from '../../platform/postgres/primary-session.ts';
 import type { App } from '../app.ts';
 import { pathOf, problemFor, PROBLEM_CONTENT_TYPE, type ProblemResponse } from '../problem.ts';
 
@@ -43,14 +48,42 @@ class RouteTable {
   }
 }
 
-export function installErrors(app: App, options: { retryAfterSeconds: number }): void {
+/** Connection failures that happen before a session exists: nothing can have been changed. */
+const NEVER_OPENED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', '57P03', 'TASKFLOW_NOT_PRIMARY']);
+
+/** node-postgres' pool gave up waiting for a free connection (all in use for connectionTimeoutMillis). */
+const POOL_WAIT_TIMEOUT = 'timeout exceeded when trying to connect';
+
+/** The error as the client should hear it: losing the primary, or waiting too long for a pooled connection. */
+export function translateDatabaseError(err: unknown, primary: Pick<PrimaryGate, 'unavailable' | 'refresh'> | undefined, retryAfterSeconds: number): unknown {
+  if (err instanceof AppError) return err;
+  if (primary && isPrimaryLoss(err)) {
+    primary.refresh('a request lost its database connection');
+    // A connection that never opened changed nothing; one that broke may have been mid-change.
+    const { code, message } = err as { code?: unknown; message?: unknown };
+    const neverOpened = (typeof code === 'string' && NEVER_OPENED.has(code)) || (typeof message === 'string' && message.includes('connection timeout'));
+    return primary.unavailable(err, !neverOpened);
+  }
+  if ((err as { message?: unknown } | null)?.message === POOL_WAIT_TIMEOUT) {
+    return new AppError('server-busy', 'no database connection became free in time', { headers: { 'Retry-After': String(retryAfterSeconds) }, cause: err });
+  }
+  return err;
+}
+
+export interface ErrorsOptions {
+  retryAfterSeconds: number;
+  /** The platform's primary locator: database connection failures become `primary-unavailable`. */
+  primary?: Pick<PrimaryGate, 'unavailable' | 'refresh'>;
+}
+
+export function installErrors(app: App, options: ErrorsOptions): void {
   const routes = new RouteTable();
   app.addHook('onRoute', (route) => {
     routes.add(route.method, route.url);
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    answerWithProblem(error, request, reply, options.retryAfterSeconds);
+    answerWithProblem(translateDatabaseError(error, options.primary, options.retryAfterSeconds), request, reply, options.retryAfterSeconds);
   });
 
   app.setNotFoundHandler((request, reply) => {

@@ -29,6 +29,8 @@ export const AUDIT_ACTIONS = [
   'user.sessions.ended',
   'tenant.setup-link.issued',
   'tenant.settings.changed',
+  /** A tenant's data restored to a point in time (`taskflow restore tenant`), in place or as a new tenant. */
+  'tenant.restored',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

@@ -1,7 +1,7 @@
-/** The one small interface every backup repository driver implements (filesystem, SFTP, later S3). */
+/** The one small interface every backup repository driver implements (filesystem, SFTP, S3). */
 import type { Readable } from 'node:stream';
 
-export type RepositoryKind = 'filesystem' | 'sftp';
+export type RepositoryKind = 'filesystem' | 'sftp' | 's3';
 
 /** Where a repository is, for the placement rules of P3: backups stay inside allowed jurisdictions. */
 export interface RepositoryPlacement {

@@ -10,6 +10,8 @@ export interface ConnectionTarget {
   /** Database named in an external URL; the admin maintenance database. */
   database?: string;
   ssl?: boolean;
+  /** How long opening a connection may take (node-postgres' default is to wait for ever). */
+  connectTimeoutMs?: number;
 }
 
 /** Parses `postgres://user:pass@host:port/db`; throws a UserError naming what is wrong. */
@@ -53,6 +55,10 @@ export function clientConfig(target: ConnectionTarget, database: string, as?: { 
     database,
     application_name: 'taskflow',
     ...(target.ssl ? { ssl: { rejectUnauthorized: false } } : {}),
+    ...(target.connectTimeoutMs ? { connectionTimeoutMillis: target.connectTimeoutMs } : {}),
+    // A primary that vanishes without closing its sockets (a host gone from the network) is noticed.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   };
 }
 
@@ -86,3 +92,19 @@ export function databaseUnreachable(target: ConnectionTarget, err: unknown): Use
 }
 
 export const { escapeIdentifier, escapeLiteral } = pg;
+
+const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', '57P01', '57P02', '57P03']);
+
+/** Whether an error means the connection itself is gone (as opposed to a failed statement). */
+export function isConnectionError(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && (CONNECTION_ERROR_CODES.has(code) || code.startsWith('08'))) return true;
+  // node-postgres' words for a connection that failed earlier, or was closed, when it is used again.
+  return typeof message === 'string' && /^Connection terminated|is not queryable$/.test(message);
+}
+
+/** Whether a statement failed because the server it ran on is (now) read-only: a standby, or a demoted primary. */
+export function isReadOnlyError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '25006';
+}

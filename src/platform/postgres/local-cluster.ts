@@ -5,7 +5,8 @@ import { dirname, join } from 'node:path';
 import { createServer } from 'node:net';
 import { UserError } from '../../errors.ts';
 import { runTool, type OsIdentity, type PgTools } from './tools.ts';
-import type { ConnectionTarget } from './connection.ts';
+import type { Logger } from 'pino';
+import { withAdminClient, type ConnectionTarget } from './connection.ts';
 
 export const SUPERUSER = 'taskflow_admin';
 
@@ -17,10 +18,15 @@ export interface LocalClusterOptions {
   runAs: OsIdentity | null;
   superuserPassword: string;
   listenAddress?: string;
+  /** max_slot_wal_keep_size in MB (-1: unlimited); replication.maxSlotWalKeepSizeMb. */
+  maxSlotWalKeepSizeMb?: number;
 }
 
+/** The default cap on WAL a replication slot keeps (replication.maxSlotWalKeepSizeMb). */
+export const DEFAULT_MAX_SLOT_WAL_KEEP_SIZE_MB = 4096;
+
 /** Settings every managed cluster gets: loopback only, SCRAM, ready for replication and WAL archiving. */
-export function clusterSettings(port: number, listenAddress: string): string {
+export function clusterSettings(port: number, listenAddress: string, maxSlotWalKeepSizeMb = DEFAULT_MAX_SLOT_WAL_KEEP_SIZE_MB): string {
   return `# Written by TaskFlow. Local overrides belong in postgresql.auto.conf (ALTER SYSTEM).
 listen_addresses = '${listenAddress}'
 port = ${port}
@@ -33,6 +39,9 @@ wal_level = replica
 max_wal_senders = 10
 max_replication_slots = 10
 wal_keep_size = '512MB'
+# A standby gone for good must not fill the primary's disk: past this, its slot is given up
+# (the standby must then be rebuilt; 'cluster status' says so).
+max_slot_wal_keep_size = ${maxSlotWalKeepSizeMb < 0 ? -1 : `'${maxSlotWalKeepSizeMb}MB'`}
 hot_standby = on
 wal_log_hints = on
 # WAL archiving: archive_mode needs a restart, so it is on from the start; the backup
@@ -60,6 +69,22 @@ host    replication     all             127.0.0.1/32            scram-sha-256
 host    replication     all             ::1/128                 scram-sha-256
 `;
 
+/**
+ * Gives the running primary the configured max_slot_wal_keep_size (a reload, no restart) when it has
+ * another one: a cluster made before the setting existed, or a changed configuration.
+ */
+export async function ensureSlotWalKeepSize(target: ConnectionTarget, sizeMb: number, log: Logger): Promise<void> {
+  const wanted = sizeMb < 0 ? '-1' : `${sizeMb}MB`;
+  await withAdminClient(target, target.database ?? 'postgres', async (client) => {
+    const res = await client.query<{ mb: string }>("SELECT setting AS mb FROM pg_settings WHERE name = 'max_slot_wal_keep_size'");
+    if (Number(res.rows[0]?.mb) === (sizeMb < 0 ? -1 : sizeMb)) return;
+    // ALTER SYSTEM writes postgresql.auto.conf only (no WAL), so it never waits for a standby.
+    await client.query(`ALTER SYSTEM SET max_slot_wal_keep_size = '${wanted}'`);
+    await client.query('SELECT pg_reload_conf()');
+    log.info({ maxSlotWalKeepSize: wanted }, 'max_slot_wal_keep_size set');
+  });
+}
+
 /** Asks the OS for a free loopback TCP port. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -82,6 +107,7 @@ export class LocalCluster {
   readonly tools: PgTools;
   readonly runAs: OsIdentity | null;
   readonly listenAddress: string;
+  readonly maxSlotWalKeepSizeMb: number;
   readonly #password: string;
 
   constructor(options: LocalClusterOptions) {
@@ -90,6 +116,7 @@ export class LocalCluster {
     this.tools = options.tools;
     this.runAs = options.runAs;
     this.listenAddress = options.listenAddress ?? '127.0.0.1';
+    this.maxSlotWalKeepSizeMb = options.maxSlotWalKeepSizeMb ?? DEFAULT_MAX_SLOT_WAL_KEEP_SIZE_MB;
     this.#password = options.superuserPassword;
   }
 
@@ -142,7 +169,7 @@ export class LocalCluster {
         ],
         { runAs: this.runAs },
       );
-      writeFileSync(join(scratch, 'taskflow.conf'), clusterSettings(this.port, this.listenAddress), { mode: 0o600 });
+      writeFileSync(join(scratch, 'taskflow.conf'), clusterSettings(this.port, this.listenAddress, this.maxSlotWalKeepSizeMb), { mode: 0o600 });
       this.#own(join(scratch, 'taskflow.conf'), 0o600);
       writeFileSync(join(scratch, 'pg_hba.conf'), HBA, { mode: 0o600 });
       const conf = join(scratch, 'postgresql.conf');
@@ -229,7 +256,7 @@ export class LocalCluster {
   /** Rewrites taskflow.conf for this cluster's own port and address (a copied cluster carries its source's). */
   writeSettings(): void {
     const path = join(this.pgData, 'taskflow.conf');
-    writeFileSync(path, clusterSettings(this.port, this.listenAddress), { mode: 0o600 });
+    writeFileSync(path, clusterSettings(this.port, this.listenAddress, this.maxSlotWalKeepSizeMb), { mode: 0o600 });
     this.#own(path, 0o600);
   }
 

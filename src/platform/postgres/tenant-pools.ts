@@ -19,14 +19,25 @@
  *   the one just handed back; a tenant with no connection at all may evict anyone's idle one;
  * - a slot counts as used until PostgreSQL has let its connection go (the cap is what PostgreSQL
  *   sees), and a connection already closing is counted as room on its way rather than evicting another.
+ *
+ * Connections go to the primary the `primary` gate names when they open, and only serve once the
+ * server has said it is not in recovery. When the primary changes every pool is dropped (as above),
+ * so no request is served by the old primary afterwards; while there is no primary, and when opening
+ * a connection finds the primary gone, requests are answered 503 `primary-unavailable` at once
+ * rather than queued. A COMMIT that returns without its synchronous standby's confirmation is
+ * answered 503 `commit-unconfirmed`, never as a success (primary-session.ts).
  */
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import { AppError } from '../../errors.ts';
 import { tenantDbPassword } from '../tenants/credentials.ts';
 import type { Tenant } from '../tenants/registry.ts';
-import { clientConfig, type ConnectionTarget } from './connection.ts';
+import { isConnectionError, type ConnectionTarget } from './connection.ts';
 import { ConnectionSlots } from './connection-slots.ts';
+import { isPrimaryLoss, NotPrimaryError, type PrimaryGate } from './primary-session.ts';
+import { cancelAtDeadline, openSession, unconfirmedCommit, type PoolEntry, type RequestTime, type TenantConnection, type Waiter } from './tenant-connection.ts';
+
+export { isConnectionError, type RequestTime };
 
 /** How long close() waits for connections to finish closing. */
 const CLOSE_WAIT_MS = 5_000;
@@ -44,46 +55,8 @@ export interface TenantPoolsOptions {
   acquireTimeoutMs: number;
   /** Retry-After sent with server-busy. */
   retryAfterSeconds: number;
-}
-
-type ConnectionState = 'opening' | 'busy' | 'idle' | 'closing';
-
-interface TenantConnection {
-  client: pg.Client;
-  entry: PoolEntry;
-  state: ConnectionState;
-  /** The connection failed (socket error, server ended it): it must not serve another request. */
-  lost: boolean;
-  /** Whether it still holds its global slot: until PostgreSQL has let the connection go. */
-  holdsSlot: boolean;
-  /** Closes it once it has been idle for idleMs; set only while idle. */
-  idleTimer: NodeJS.Timeout | null;
-}
-
-interface Waiter {
-  entry: PoolEntry;
-  resolve: (connection: TenantConnection) => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
-interface PoolEntry {
-  tenantId: string;
-  slug: string;
-  /** What the pool connects with; a different value means the tenant's credentials moved on. */
-  identity: string;
-  config: pg.ClientConfig;
-  /** Most recently used last. Empty whenever `waiters` is not: an idle connection serves at once. */
-  idle: TenantConnection[];
-  busy: number;
-  opening: number;
-  /** Requests waiting for a connection, first come first served. */
-  waiters: Set<Waiter>;
-  leases: number;
-  /** Counted among the tenants that hold or want connections (the divisor of the fair share). */
-  holding: boolean;
-  /** Out of the map: serves the requests that leased it, then closes every connection it has. */
-  retired: boolean;
+  /** Where the primary is now (platform.primary); without it, `target` is used as it is. */
+  primary?: PrimaryGate;
 }
 
 export interface TenantPoolStats {
@@ -107,10 +80,15 @@ export class TenantPools {
   #holdingEntries = 0;
   #leased = 0;
   #closed = false;
+  readonly #unfollow: () => void;
 
   constructor(options: TenantPoolsOptions) {
     this.#options = options;
     this.#slots = new ConnectionSlots(options.maxConnections);
+    // Connections to a former primary must not serve again: every pool starts afresh.
+    this.#unfollow = options.primary?.onChange(() => {
+      this.drop('*');
+    }) ?? (() => undefined);
     this.#sweepTimer = setInterval(() => {
       this.sweep();
     }, Math.max(1_000, options.idleMs));
@@ -121,17 +99,28 @@ export class TenantPools {
    * Runs `fn` with a connection to the tenant's own database, as its login role. The connection
    * goes back to the pool afterwards (or is closed, if it broke or was left inside a transaction).
    */
-  async withTenantClient<T>(tenant: Tenant, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+  async withTenantClient<T>(tenant: Tenant, fn: (client: pg.ClientBase) => Promise<T>, deadline?: RequestTime): Promise<T> {
     if (this.#closed) throw new AppError('server-busy', 'the server is shutting down', { headers: this.#retryAfter() });
+    const primary = this.#options.primary;
+    if (primary && !primary.available()) throw primary.unavailable();
     const entry = this.#lease(tenant);
     try {
       const connection = await this.#checkout(entry);
+      const cancelTimer = cancelAtDeadline(connection.watch, deadline);
       try {
-        return await fn(connection.client);
+        const result = await fn(connection.client);
+        if (connection.watch.takeUnconfirmedCommit()) throw unconfirmedCommit(this.#options.primary?.retryAfterSeconds ?? this.#options.retryAfterSeconds);
+        return result;
       } catch (err) {
-        if (isConnectionError(err)) connection.lost = true;
+        if (isPrimaryLoss(err)) {
+          connection.lost = true;
+          primary?.refresh('a tenant connection to the primary failed');
+          if (primary && !(err instanceof AppError)) throw primary.unavailable(err, true);
+        }
         throw err;
       } finally {
+        if (cancelTimer) clearTimeout(cancelTimer);
+        connection.watch.takeUnconfirmedCommit();
         // A connection left in a transaction must not serve the next request.
         this.#checkin(connection, connection.client.getTransactionStatus() !== 'I');
       }
@@ -161,6 +150,7 @@ export class TenantPools {
   /** Ends every pool and waits for its connections to close; call after in-flight requests have finished. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#unfollow();
     clearInterval(this.#sweepTimer);
     this.drop('*');
     if (!(await this.#slots.drained(CLOSE_WAIT_MS))) {
@@ -195,7 +185,8 @@ export class TenantPools {
       tenantId: tenant.id,
       slug: tenant.slug,
       identity,
-      config: clientConfig(this.#options.target, tenant.databaseName, { user: tenant.loginRole, password }),
+      database: tenant.databaseName,
+      login: { user: tenant.loginRole, password },
       idle: [],
       busy: 0,
       opening: 0,
@@ -243,7 +234,7 @@ export class TenantPools {
     const { entry } = connection;
     entry.busy--;
     this.#refreshHolding(entry);
-    if (destroy || connection.lost) {
+    if (destroy || connection.lost || connection.epoch !== this.#epoch()) {
       this.#close(connection);
     } else if (entry.waiters.size > 0 && !(this.#aboveShare(entry) && this.#anotherStarving(entry))) {
       this.#handOver(connection);
@@ -393,10 +384,16 @@ export class TenantPools {
     this.#holdingEntries += holding ? 1 : -1;
   }
 
+  #epoch(): number {
+    return this.#options.primary?.epoch ?? 0;
+  }
+
   /** Opens a connection for the entry on a slot already taken; it goes to the entry's first waiter. */
   #open(entry: PoolEntry, releaseSlot: () => void): void {
-    const client = new pg.Client(entry.config);
-    const connection: TenantConnection = { client, entry, state: 'opening', lost: false, holdsSlot: true, idleTimer: null };
+    // The primary of this moment, not of when the pool entry was made.
+    const session = openSession(this.#options.target, entry.database, entry.login);
+    const { client } = session;
+    const connection: TenantConnection = { client, entry, state: 'opening', lost: false, holdsSlot: true, idleTimer: null, epoch: this.#epoch(), watch: session.watch };
     const freeSlot = () => {
       if (!connection.holdsSlot) return;
       connection.holdsSlot = false;
@@ -413,7 +410,7 @@ export class TenantPools {
     });
     entry.opening++;
     this.#refreshHolding(entry);
-    client.connect().then(
+    session.ready.then(
       () => {
         entry.opening--;
         this.#refreshHolding(entry);
@@ -423,11 +420,17 @@ export class TenantPools {
         entry.opening--;
         this.#refreshHolding(entry);
         // The request this connection was for hears why first, so the free slot does not go to a
-        // retry for it. No session was made (the server refused it or was never reached), so the
-        // slot is free; pg has already let go of the socket or is about to.
+        // retry for it.
         this.#failed(entry, err instanceof Error ? err : new Error(String(err)));
-        freeSlot();
-        connection.state = 'closing';
+        if (session.started()) {
+          // A session on a server that is no primary: ended, its slot is free once PostgreSQL let it go.
+          this.#close(connection);
+        } else {
+          // No session was made (the server refused it or was never reached), so the slot is
+          // free; pg has already let go of the socket or is about to.
+          freeSlot();
+          connection.state = 'closing';
+        }
         this.#grow();
       },
     );
@@ -449,14 +452,22 @@ export class TenantPools {
     }
   }
 
-  /** A connection could not be opened: the first request not covered by another opening connection hears why. */
+  /**
+   * A connection could not be opened: the first request not covered by another opening connection
+   * hears why; when the primary is gone (or is not the primary), every waiting request does, at once,
+   * rather than queueing behind a server that will not answer.
+   */
   #failed(entry: PoolEntry, err: Error): void {
-    if (entry.waiters.size > entry.opening) {
-      const waiter = entry.waiters.values().next().value;
-      if (waiter) {
+    const primary = this.#options.primary;
+    const lost = isPrimaryLoss(err);
+    if (lost) primary?.refresh(err instanceof NotPrimaryError ? 'a tenant connection reached a read-only server' : 'a tenant connection to the primary failed');
+    const reason = lost && primary ? primary.unavailable(err) : err;
+    const count = lost ? entry.waiters.size : entry.waiters.size > entry.opening ? 1 : 0;
+    if (count > 0) {
+      for (const waiter of [...entry.waiters].slice(0, count)) {
         this.#removeWaiter(waiter);
         clearTimeout(waiter.timer);
-        waiter.reject(err);
+        waiter.reject(reason);
       }
     } else {
       this.#options.log.warn({ tenant: entry.slug, err: err.message }, 'opening a tenant connection failed');
@@ -480,14 +491,4 @@ export class TenantPools {
   #retryAfter(): Record<string, string> {
     return { 'Retry-After': String(this.#options.retryAfterSeconds) };
   }
-}
-
-const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03']);
-
-/** Whether an error means the connection itself is gone (as opposed to a failed statement). */
-export function isConnectionError(err: unknown): boolean {
-  if (typeof err !== 'object' || err === null) return false;
-  const { code, message } = err as { code?: unknown; message?: unknown };
-  if (typeof code === 'string' && (CONNECTION_ERROR_CODES.has(code) || code.startsWith('08'))) return true;
-  return typeof message === 'string' && /^Connection terminated/.test(message);
 }

@@ -5,7 +5,7 @@ import { siteOf } from './context.ts';
 
 test('replication settings have defaults, and each node may name its site', () => {
   const defaults = loadConfig({ env: {}, overrides: { dataDir: '/tmp/x' } });
-  assert.deepEqual(defaults.replication, { nodes: {}, defaultSite: 'local', sites: {}, allowedJurisdictions: [], switchoverMaxLagBytes: 16_777_216, catchUpTimeoutSeconds: 60 });
+  assert.deepEqual(defaults.replication, { nodes: {}, defaultSite: 'local', sites: {}, allowedJurisdictions: [], switchoverMaxLagBytes: 16_777_216, catchUpTimeoutSeconds: 60, maxSlotWalKeepSizeMb: 4096, statusCheckSeconds: 30 });
   const sited = loadConfig({ env: {}, overrides: { dataDir: '/tmp/x', 'replication.nodes': { main: { site: 'site-a' }, b: { site: 'site-b' } } } });
   assert.equal(siteOf(sited, 'main'), 'site-a');
   assert.equal(siteOf(sited, 'c'), 'local');

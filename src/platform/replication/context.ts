@@ -70,7 +70,7 @@ export function nodeCluster(ctx: ReplicationContext, topology: Topology, name: s
 }
 
 export function clusterAt(ctx: ReplicationContext, pgData: string, port: number): LocalCluster {
-  return new LocalCluster({ pgData, port, tools: ctx.tools, runAs: ctx.runAs, superuserPassword: ctx.superuserPassword });
+  return new LocalCluster({ pgData, port, tools: ctx.tools, runAs: ctx.runAs, superuserPassword: ctx.superuserPassword, maxSlotWalKeepSizeMb: ctx.config.replication.maxSlotWalKeepSizeMb });
 }
 
 /** The site a node runs at (replication.nodes.<name>.site, else replication.defaultSite). */

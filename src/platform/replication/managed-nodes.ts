@@ -38,7 +38,7 @@ export interface ManagedStandbys {
 
 function clusterLike(primary: LocalCluster, dir: DataDir, topology: Topology, name: string): LocalCluster {
   const port = topology.nodes[name]?.port ?? 0;
-  return new LocalCluster({ pgData: nodeDataDir(dir, name), port, tools: primary.tools, runAs: primary.runAs, superuserPassword: primary.target().password });
+  return new LocalCluster({ pgData: nodeDataDir(dir, name), port, tools: primary.tools, runAs: primary.runAs, superuserPassword: primary.target().password, maxSlotWalKeepSizeMb: primary.maxSlotWalKeepSizeMb });
 }
 
 /**

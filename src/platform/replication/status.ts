@@ -137,6 +137,8 @@ function problemsOf(topology: Topology, nodes: NodeStatus[], view: PrimaryView |
       else if (node.receiver !== 'streaming') problems.push(`standby ${node.name} is not streaming (${node.receiver ?? 'no WAL receiver'}); see ${node.pgData}/log`);
       if (node.replayPaused) problems.push(`standby ${node.name} has its replay paused (SELECT pg_wal_replay_resume() on it)`);
       if (view && !node.slot) problems.push(`standby ${node.name} has no replication slot on the primary: 'taskflow cluster rebuild ${node.name}'`);
+      const slotProblem = slotLimitProblem(node);
+      if (slotProblem) problems.push(slotProblem);
     }
     if (node.role === 'fenced' && node.actual === 'standby') problems.push(`fenced node ${node.name} is running read-only; 'taskflow cluster rebuild ${node.name}' makes it a standby again`);
   }
@@ -153,4 +155,18 @@ function problemsOf(topology: Topology, nodes: NodeStatus[], view: PrimaryView |
     }
   }
   return problems;
+}
+
+/**
+ * A slot past replication.maxSlotWalKeepSizeMb (max_slot_wal_keep_size): `unreserved` means the WAL
+ * it needs goes at the next checkpoint, `lost` that it has gone and the standby can never catch up.
+ */
+export function slotLimitProblem(node: Pick<NodeStatus, 'name' | 'slot'>): string | null {
+  if (node.slot?.walStatus === 'lost') {
+    return `standby ${node.name} fell further behind than replication.maxSlotWalKeepSizeMb allows and its slot ${node.slot.name} was invalidated: the primary no longer keeps the WAL it needs, so it can never catch up; rebuild it ('taskflow cluster rebuild ${node.name}')`;
+  }
+  if (node.slot?.walStatus === 'unreserved') {
+    return `standby ${node.name} is so far behind that its slot ${node.slot.name} keeps more WAL than replication.maxSlotWalKeepSizeMb allows; at the next checkpoint it is invalidated and the standby must be rebuilt, unless it catches up first`;
+  }
+  return null;
 }

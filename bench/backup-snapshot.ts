@@ -1,0 +1,171 @@
+/**
+ * Snapshot throughput on one populated cluster, three ways in the same run: raw
+ * `pg_basebackup -Ft -D - -X fetch` to /dev/null (the baseline), the same stream through
+ * TaskFlow's pipeline (zstd -3 → age → SHA-256 → filesystem repository, fsynced), and
+ * pgBackRest's full backup of the cluster (zstd -3, AES-256 encryption, WAL archived). Rounds
+ * alternate between the three; the figure is the median round.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
+import { generateIdentity, parseRecipient } from '../src/platform/backup/age-keys.ts';
+import { FilesystemRepository } from '../src/platform/backup/fs-repository.ts';
+import { manifestName } from '../src/platform/backup/manifest.ts';
+import { writeBackupObject } from '../src/platform/backup/pipeline.ts';
+import { runTool } from '../src/platform/postgres/tools.ts';
+import { median, round1 } from './backup-encryption.ts';
+import { ensurePgbackrest, STANZA, startBenchCluster, type BenchCluster } from './backup-cluster.ts';
+
+const SCALE = Number(process.env.BENCH_BACKUP_PGBENCH_SCALE ?? 20);
+const ROUNDS = Number(process.env.BENCH_BACKUP_ROUNDS ?? 3);
+const MIB = 1024 * 1024;
+
+type Progress = (message: string) => void;
+
+export interface Timing {
+  /** Median of the rounds. */
+  seconds: number;
+  /** The cluster's tar size (what pg_basebackup streams) ÷ seconds, so the three are comparable. */
+  mibPerSecond: number;
+  samplesSeconds: number[];
+}
+
+export interface SnapshotResult {
+  description: string;
+  postgresVersion: string;
+  pgbenchScale: number;
+  rounds: number;
+  databaseBytes: number;
+  /** Bytes of pg_basebackup's tar stream (cluster and WAL). */
+  tarBytes: number;
+  pgBasebackupToDevNull: Timing;
+  pipeline: Timing & { sizes: { raw: number; compressed: number; stored: number } };
+  pgbackrest: (Timing & { version: string; processMax: number; repositoryBytes: number }) | { unavailable: string };
+  /** Throughput ÷ raw pg_basebackup's (issue 5's target for the pipeline: at least 0.8), and pipeline ÷ pgBackRest. */
+  ratios: { pipelineToPgBasebackup: number; pgbackrestToPgBasebackup: number | null; pipelineToPgbackrest: number | null };
+  loadAverage: [number, number];
+}
+
+/** pg_basebackup of the whole cluster as one tar stream to stdout, as the postgres OS user. */
+function basebackup(cluster: BenchCluster, stdout: 'pipe' | number): { stdout: Readable | null; exited: Promise<void> } {
+  const args = [...cluster.connectArgs, '--pgdata', '-', '--format', 'tar', '--wal-method', 'fetch', '--checkpoint', 'fast'];
+  const child = spawn(cluster.tools.path('pg_basebackup'), args, {
+    stdio: ['ignore', stdout, 'pipe'],
+    env: { PATH: process.env.PATH, LANG: 'C.UTF-8', ...(cluster.runAs ? { HOME: cluster.runAs.home, USER: cluster.runAs.name } : {}) },
+    cwd: '/',
+    ...(cluster.runAs ? { uid: cluster.runAs.uid, gid: cluster.runAs.gid } : {}),
+  });
+  let stderr = '';
+  child.stderr?.on('data', (data: Buffer) => (stderr += data.toString()));
+  const exited = new Promise<void>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code === 0) resolve();
+      else reject(new Error(`pg_basebackup exited ${code}: ${stderr.trim()}`));
+    });
+  });
+  return { stdout: child.stdout, exited };
+}
+
+async function timed(run: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await run();
+  return (performance.now() - started) / 1000;
+}
+
+function timing(samples: number[], tarBytes: number): Timing {
+  const seconds = median(samples);
+  return { seconds: Math.round(seconds * 1000) / 1000, mibPerSecond: round1(tarBytes / MIB / seconds), samplesSeconds: samples.map((s) => Math.round(s * 1000) / 1000) };
+}
+
+function ratio(a: number, b: number): number {
+  return Math.round((a / b) * 100) / 100;
+}
+
+export async function runSnapshotBenchmark(progress: Progress): Promise<SnapshotResult> {
+  const pgbackrest = ensurePgbackrest(progress);
+  const command = 'command' in pgbackrest ? pgbackrest.command : null;
+  progress(`backup/snapshot: starting a cluster${command ? ' (WAL archived by pgBackRest)' : ''}`);
+  const cluster = await startBenchCluster(progress, { scale: SCALE, pgbackrest: command });
+  try {
+    const as = { runAs: cluster.runAs, timeoutMs: 30 * 60_000 };
+    const postgresVersion = await cluster.sql('postgres', 'SHOW server_version');
+    const databaseBytes = Number(await cluster.sql('postgres', 'SELECT sum(pg_database_size(oid)) FROM pg_database'));
+    const repoRoot = join(cluster.dir, 'pipeline-repo');
+    mkdirSync(repoRoot);
+    const repository = new FilesystemRepository({ name: 'bench', region: 'local', jurisdiction: 'DE', path: repoRoot });
+    const recipients = [parseRecipient(generateIdentity().recipient)];
+    const devNull = openSync('/dev/null', 'w');
+    const raw = (): Promise<void> => basebackup(cluster, devNull).exited;
+    let sizes = { raw: 0, compressed: 0, stored: 0 };
+    const throughPipeline = async (round: number): Promise<void> => {
+      const tool = basebackup(cluster, 'pipe');
+      const name = `snapshots/round-${round}.tar`;
+      const [manifest] = await Promise.all([
+        writeBackupObject({ repository, name, kind: 'snapshot', source: tool.stdout as Readable, recipients, compressionLevel: 3 }),
+        tool.exited,
+      ]);
+      sizes = manifest.sizes;
+      await repository.delete(manifestName(name));
+      await repository.delete(name);
+    };
+    const withPgbackrest = async (): Promise<void> => {
+      if (command && cluster.pgbackrestConfig) await runTool(command, [`--config=${cluster.pgbackrestConfig}`, `--stanza=${STANZA}`, '--type=full', 'backup'], as);
+    };
+    try {
+      progress('backup/snapshot: warm-up (pg_basebackup to /dev/null, not counted)');
+      await raw();
+      const load0 = loadavg()[0]!;
+      const samples = { raw: [] as number[], pipeline: [] as number[], pgbackrest: [] as number[] };
+      for (let round = 1; round <= ROUNDS; round++) {
+        samples.raw.push(await timed(raw));
+        samples.pipeline.push(await timed(() => throughPipeline(round)));
+        if (command) samples.pgbackrest.push(await timed(withPgbackrest));
+        progress(
+          `backup/snapshot: round ${round}/${ROUNDS}: pg_basebackup ${samples.raw.at(-1)!.toFixed(2)} s, pipeline ${samples.pipeline.at(-1)!.toFixed(2)} s` +
+            (command ? `, pgbackrest ${samples.pgbackrest.at(-1)!.toFixed(2)} s` : ''),
+        );
+      }
+      const load1 = loadavg()[0]!;
+      const tarBytes = sizes.raw;
+      const rawTiming = timing(samples.raw, tarBytes);
+      const pipelineTiming = { ...timing(samples.pipeline, tarBytes), sizes };
+      let pgbackrestResult: SnapshotResult['pgbackrest'] = { unavailable: 'unavailable' in pgbackrest ? pgbackrest.unavailable : 'not run' };
+      if (command && cluster.pgbackrestConfig) {
+        const info = JSON.parse((await runTool(command, [`--config=${cluster.pgbackrestConfig}`, `--stanza=${STANZA}`, '--output=json', 'info'], as)).stdout) as {
+          backup: { info: { repository: { delta: number } } }[];
+        }[];
+        const version = (await runTool(command, ['version'], as)).stdout.trim();
+        pgbackrestResult = { ...timing(samples.pgbackrest, tarBytes), version, processMax: 1, repositoryBytes: info[0]?.backup.at(-1)?.info.repository.delta ?? 0 };
+      }
+      return {
+        description:
+          `pgbench -i -s ${SCALE} cluster. pg_basebackup -Ft -D - -X fetch --checkpoint fast: to /dev/null, and through writeBackupObject (zstd -3, age to one recipient, SHA-256, ` +
+          'filesystem repository with fsync). pgBackRest: backup --type=full, zstd level 3, aes-256-cbc, process-max 1, start-fast, WAL archived by its archive-push. ' +
+          `Rounds alternate (pg_basebackup, pipeline, pgBackRest); the figure is the median of ${ROUNDS}. MiB/s are the tar stream's bytes ÷ seconds for all three.`,
+        postgresVersion,
+        pgbenchScale: SCALE,
+        rounds: ROUNDS,
+        databaseBytes,
+        tarBytes,
+        pgBasebackupToDevNull: rawTiming,
+        pipeline: pipelineTiming,
+        pgbackrest: pgbackrestResult,
+        ratios: {
+          pipelineToPgBasebackup: ratio(pipelineTiming.mibPerSecond, rawTiming.mibPerSecond),
+          pgbackrestToPgBasebackup: 'mibPerSecond' in pgbackrestResult ? ratio(pgbackrestResult.mibPerSecond, rawTiming.mibPerSecond) : null,
+          pipelineToPgbackrest: 'mibPerSecond' in pgbackrestResult ? ratio(pipelineTiming.mibPerSecond, pgbackrestResult.mibPerSecond) : null,
+        },
+        loadAverage: [round1(load0), round1(load1)],
+      };
+    } finally {
+      closeSync(devNull);
+    }
+  } finally {
+    progress('backup/snapshot: stopping the cluster');
+    await cluster.cleanup();
+  }
+}

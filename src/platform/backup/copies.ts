@@ -1,0 +1,104 @@
+/**
+ * Copies of complete objects in the secondary repositories: each copy streamed from the primary
+ * with its checksum checked on the way, read back from the secondary and verified, and only then
+ * recorded as a location in the catalog. A failed copy raises `backup.copy-failed` for that
+ * repository; a later good copy resolves it.
+ */
+import { getObject, recordLocation, type CatalogEntry } from './catalog.ts';
+import { errorText, reportCopyFailure, resolveAlerts } from './outcomes.ts';
+import { copyBackupObject } from './pipeline.ts';
+import { withBackupTarget, type BackupPlatform, type BackupTarget } from './service.ts';
+
+export interface CopyOutcome {
+  repository: string;
+  ok: boolean;
+  /** Already there and verified before: nothing was copied. */
+  skipped?: boolean;
+  verifiedAt?: string;
+  error?: string;
+}
+
+export interface CopyOptions {
+  /** Repositories already open (otherwise they are opened from the configuration and closed after). */
+  target?: BackupTarget;
+  /** Called as each copy starts. */
+  onCopy?: (repository: string) => void;
+}
+
+/**
+ * Copies a complete object from the primary to every secondary that does not hold a verified copy
+ * yet. Never throws for a failed copy: each outcome is returned (and alerted); the object stays
+ * good in the primary whatever happens here.
+ */
+export async function copyToSecondaries(platform: BackupPlatform, entry: CatalogEntry, options: CopyOptions = {}): Promise<CopyOutcome[]> {
+  return withBackupTarget(platform.config, options.target, async (target) => {
+    if (target.secondaries.length === 0) return [];
+    const current = (await getObject(platform.control, entry.id)) ?? entry;
+    if (current.state !== 'complete') throw new Error(`object ${entry.name} is ${current.state}; only complete objects are copied`);
+    if (!current.locations.some((l) => l.repository === target.primary.name)) {
+      throw new Error(`object ${entry.name} is not in the primary repository ${target.primary.name}; copies are made from there`);
+    }
+    const outcomes: CopyOutcome[] = [];
+    for (const repository of target.secondaries) {
+      if (current.locations.some((l) => l.repository === repository.name && l.verifiedAt !== null)) {
+        outcomes.push({ repository: repository.name, ok: true, skipped: true });
+        continue;
+      }
+      options.onCopy?.(repository.name);
+      try {
+        await copyBackupObject({ from: target.primary, to: repository, name: entry.name });
+        const verifiedAt = new Date();
+        await recordLocation(platform.control, entry.id, repository.name, verifiedAt);
+        outcomes.push({ repository: repository.name, ok: true, verifiedAt: verifiedAt.toISOString() });
+        await resolveAlerts(platform, [`backup.copy-failed:${repository.name}`], `copy of ${entry.name} verified`);
+      } catch (err) {
+        outcomes.push({ repository: repository.name, ok: false, error: errorText(err) });
+        await reportCopyFailure(platform, err, { object: entry.name, repository: repository.name, tenantId: entry.tenantId });
+      }
+    }
+    return outcomes;
+  });
+}
+
+/**
+ * Copies what an earlier failure left uncopied: complete objects in the primary, finished at least
+ * `settleMinutes` ago (so a copy in progress elsewhere is not raced), that lack a secondary. A
+ * secondary that fails once is left alone for the rest of the pass, so a server that is down costs
+ * one connection timeout, not one per object.
+ */
+export async function copyMissing(
+  platform: BackupPlatform,
+  options: { target?: BackupTarget; settleMinutes?: number; limit?: number } = {},
+): Promise<{ objects: number; copied: number; failed: number; skippedRepositories: string[] }> {
+  return withBackupTarget(platform.config, options.target, async (target) => {
+    const live = new Set(target.secondaries.map((r) => r.name));
+    const report = { objects: 0, copied: 0, failed: 0, skippedRepositories: [] as string[] };
+    if (live.size === 0) return report;
+    const res = await platform.control.query<{ id: string }>(
+      `SELECT o.id::text FROM backup_objects o
+        WHERE o.state = 'complete' AND o.finished_at < now() - make_interval(mins => $2)
+          AND EXISTS (SELECT 1 FROM backup_locations p WHERE p.object_id = o.id AND p.repository = $4)
+          AND EXISTS (SELECT 1 FROM unnest($1::text[]) r(name)
+                       WHERE NOT EXISTS (SELECT 1 FROM backup_locations l WHERE l.object_id = o.id AND l.repository = r.name AND l.verified_at IS NOT NULL))
+          AND NOT (o.details ? 'pruning')
+        ORDER BY o.finished_at DESC LIMIT $3`,
+      [[...live], options.settleMinutes ?? 10, options.limit ?? 200, target.primary.name],
+    );
+    report.objects = res.rows.length;
+    for (const { id } of res.rows) {
+      if (live.size === 0) break;
+      const entry = await getObject(platform.control, id);
+      if (!entry) continue;
+      const outcomes = await copyToSecondaries(platform, entry, { target: { ...target, secondaries: target.secondaries.filter((r) => live.has(r.name)) } });
+      for (const o of outcomes) {
+        if (o.ok && !o.skipped) report.copied++;
+        if (!o.ok) {
+          report.failed++;
+          live.delete(o.repository);
+        }
+      }
+    }
+    report.skippedRepositories = target.secondaries.map((r) => r.name).filter((name) => !live.has(name));
+    return report;
+  });
+}

@@ -1,0 +1,257 @@
+/**
+ * Scheduled backups on pg-boss, in the control database (schema `pgboss`): snapshots, tenant
+ * exports and prune on the cron expressions of `backup.schedule`, read in its time zone.
+ *
+ * Several app hosts run this side by side and a job still runs once: the schedule is one row,
+ * one host's cron pass turns an occurrence into one job (pg-boss files it under a singleton slot),
+ * one worker claims it (SKIP LOCKED), and the queues are `exclusive` (one job queued or running).
+ * A worker that dies stops heartbeating and its job is retried elsewhere.
+ *
+ * A job missed while every host was down runs when one starts: each start compares the catalog
+ * with the schedule's latest occurrence and sends a job when that occurrence has no backup, and
+ * pg-boss's own catch-up (`missed: 'once'`) covers prune. Handlers are idempotent against the
+ * catalog (they skip what already has a backup since the occurrence), so a catch-up and a regular
+ * occurrence landing together cost one backup, not two.
+ */
+import { PgBoss, type Job } from 'pg-boss';
+import { UserError } from '../../errors.ts';
+import { CONTROL_DB } from '../control-plane.ts';
+import type { Platform } from '../platform.ts';
+import type { Tenant } from '../tenants/registry.ts';
+import { type CatalogEntry } from './catalog.ts';
+import { backupsConfigured } from './config.ts';
+import { copyMissing } from './copies.ts';
+import { exportableTenants, exportTenants } from './export.ts';
+import { errorText } from './outcomes.ts';
+import { takeSnapshot } from './physical/snapshot.ts';
+import { pruneBackups } from './prune.ts';
+
+export const JOBS_SCHEMA = 'pgboss';
+export const BACKUP_QUEUES = { snapshot: 'taskflow-backup-snapshot', export: 'taskflow-backup-export', prune: 'taskflow-backup-prune' } as const;
+export type BackupJobKind = keyof typeof BACKUP_QUEUES;
+
+/** Takes a cluster snapshot and returns its catalog row (physical/snapshot.ts by default). */
+export type SnapshotRunner = (platform: Platform, signal: AbortSignal) => Promise<CatalogEntry>;
+
+const defaultSnapshot: SnapshotRunner = (platform, signal) => takeSnapshot(platform, { signal });
+
+export interface BackupJobsOptions {
+  /** The snapshot engine (null: snapshots are not scheduled). Snapshots need the managed cluster. */
+  takeSnapshot?: SnapshotRunner | null;
+  /** How often pg-boss looks for due occurrences (30 s by default). */
+  cronMonitorIntervalSeconds?: number;
+  /** How often idle workers look for jobs (2 s by default). */
+  pollingIntervalSeconds?: number;
+}
+
+const QUEUE_OPTIONS = {
+  policy: 'exclusive',
+  // A live worker heartbeats; one that stops (its host died) has its job retried elsewhere.
+  heartbeatSeconds: 60,
+  expireInSeconds: 24 * 3600,
+  retryLimit: 2,
+  retryDelay: 300,
+  retryBackoff: true,
+} as const;
+
+/** How far back to look for a schedule's latest occurrence, widening for sparse expressions. */
+const LOOKBACK_MS = [2 * 60_000, 2 * 3_600_000, 2 * 86_400_000, 40 * 86_400_000, 400 * 86_400_000];
+const PREVIEW_COUNT = 1000;
+
+interface JobData {
+  reason?: string;
+}
+
+export class BackupJobs {
+  readonly boss: PgBoss;
+  readonly #platform: Platform;
+  readonly #takeSnapshot: SnapshotRunner | null;
+  readonly #options: BackupJobsOptions;
+
+  private constructor(platform: Platform, boss: PgBoss, options: BackupJobsOptions) {
+    this.#platform = platform;
+    this.boss = boss;
+    this.#takeSnapshot = platform.cluster ? (options.takeSnapshot === undefined ? defaultSnapshot : options.takeSnapshot) : null;
+    this.#options = options;
+  }
+
+  /** Starts pg-boss, (re)writes the schedules, starts the workers and catches up on missed runs. */
+  static async start(platform: Platform, options: BackupJobsOptions = {}): Promise<BackupJobs> {
+    const { target } = platform;
+    const boss = new PgBoss({
+      host: target.host,
+      port: target.port,
+      user: target.user,
+      password: target.password,
+      database: CONTROL_DB,
+      ...(target.ssl ? { ssl: { rejectUnauthorized: false } } : {}),
+      schema: JOBS_SCHEMA,
+      application_name: 'taskflow-jobs',
+      max: 4,
+      ...(options.cronMonitorIntervalSeconds ? { cronMonitorIntervalSeconds: options.cronMonitorIntervalSeconds } : {}),
+    });
+    const log = platform.log.child({ component: 'backup-jobs' });
+    boss.on('error', (err: Error) => {
+      log.warn({ err: err.message }, 'job queue error');
+    });
+    const jobs = new BackupJobs(platform, boss, options);
+    jobs.checkSchedules();
+    await boss.start();
+    try {
+      await jobs.#install();
+      await jobs.catchUp();
+    } catch (err) {
+      await boss.stop({ graceful: false }).catch(() => undefined);
+      throw err;
+    }
+    log.info({ schedule: platform.config.backup.schedule, snapshots: jobs.#takeSnapshot !== null }, 'backup schedules running');
+    return jobs;
+  }
+
+  /** The kinds that run on a schedule here: never `off`, and snapshots only of a managed cluster. */
+  get scheduled(): BackupJobKind[] {
+    const schedule = this.#platform.config.backup.schedule;
+    return (['snapshot', 'export', 'prune'] as const).filter((k) => schedule[k] !== 'off' && (k !== 'snapshot' || this.#takeSnapshot !== null));
+  }
+
+  /** Refuses cron expressions or a time zone pg-boss cannot read, naming the key. */
+  checkSchedules(): void {
+    const schedule = this.#platform.config.backup.schedule;
+    for (const kind of ['snapshot', 'export', 'prune'] as const) {
+      if (schedule[kind] === 'off') continue;
+      try {
+        this.boss.previewSchedule(schedule[kind], { tz: schedule.timeZone, count: 1, from: new Date() });
+      } catch (err) {
+        throw new UserError(`invalid configuration:\n  backup.schedule.${kind}: '${schedule[kind]}' is not a usable cron expression in ${schedule.timeZone}: ${errorText(err)}`, 2);
+      }
+    }
+  }
+
+  async #install(): Promise<void> {
+    const schedule = this.#platform.config.backup.schedule;
+    const polling = { batchSize: 1, pollingIntervalSeconds: this.#options.pollingIntervalSeconds ?? 2 };
+    const handlers: Record<BackupJobKind, (job: Job<JobData>) => Promise<unknown>> = {
+      snapshot: (job) => this.#runSnapshot(job),
+      export: (job) => this.#runExports(job),
+      prune: () => this.#runPrune(),
+    };
+    for (const kind of ['snapshot', 'export', 'prune'] as const) {
+      const queue = BACKUP_QUEUES[kind];
+      await this.boss.createQueue(queue, QUEUE_OPTIONS);
+      if (!this.scheduled.includes(kind)) {
+        await this.boss.unschedule(queue);
+        continue;
+      }
+      await this.boss.schedule(queue, schedule[kind], { reason: 'schedule' }, { tz: schedule.timeZone, missed: 'once' });
+      await this.boss.work<JobData>(queue, polling, async ([job]) => (job ? handlers[kind](job) : undefined));
+    }
+  }
+
+  /** The latest occurrence of a schedule at or before `now`, or null when it has none yet. */
+  latestOccurrence(kind: BackupJobKind, now: Date = new Date()): Date | null {
+    const { timeZone } = this.#platform.config.backup.schedule;
+    const cron = this.#platform.config.backup.schedule[kind];
+    if (cron === 'off') return null;
+    for (const back of LOOKBACK_MS) {
+      const occurrences = this.boss.previewSchedule(cron, { tz: timeZone, from: new Date(now.getTime() - back), count: PREVIEW_COUNT });
+      const past = occurrences.filter((o) => o.getTime() <= now.getTime());
+      const last = past[past.length - 1];
+      // Complete only when the preview reached past `now`; otherwise the window held too many.
+      if (last && (occurrences.length < PREVIEW_COUNT || past.length < occurrences.length)) return last;
+      if (last) return this.#latestByPaging(cron, timeZone, last, now);
+    }
+    return null;
+  }
+
+  #latestByPaging(cron: string, tz: string, from: Date, now: Date): Date {
+    let last = from;
+    for (;;) {
+      const page = this.boss.previewSchedule(cron, { tz, from: last, count: PREVIEW_COUNT }).filter((o) => o.getTime() <= now.getTime());
+      const next = page[page.length - 1];
+      if (!next) return last;
+      last = next;
+    }
+  }
+
+  /** Tenants without an export (complete or running) started at or after `since`. */
+  async tenantsDue(since: Date | null): Promise<Tenant[]> {
+    const tenants = await exportableTenants(this.#platform);
+    if (since === null) return tenants;
+    const res = await this.#platform.control.query<{ tenantId: string }>(
+      `SELECT DISTINCT tenant_id::text AS "tenantId" FROM backup_objects WHERE kind = 'export' AND state <> 'failed' AND started_at >= $1 AND tenant_id IS NOT NULL`,
+      [since],
+    );
+    const covered = new Set(res.rows.map((r) => r.tenantId));
+    return tenants.filter((t) => !covered.has(t.id));
+  }
+
+  async #snapshotDue(since: Date | null): Promise<boolean> {
+    if (since === null) return true;
+    const res = await this.#platform.control.query(`SELECT 1 FROM backup_objects WHERE kind = 'snapshot' AND state <> 'failed' AND started_at >= $1 LIMIT 1`, [since]);
+    return (res.rowCount ?? 0) === 0;
+  }
+
+  /** Sends a job for each schedule whose latest occurrence has no backup; returns the kinds sent. */
+  async catchUp(now: Date = new Date()): Promise<BackupJobKind[]> {
+    const sent: BackupJobKind[] = [];
+    const kinds = this.scheduled;
+    if (kinds.includes('snapshot')) {
+      const since = this.latestOccurrence('snapshot', now);
+      if (since && (await this.#snapshotDue(since)) && (await this.boss.send(BACKUP_QUEUES.snapshot, { reason: 'catch-up' }))) sent.push('snapshot');
+    }
+    if (kinds.includes('export')) {
+      const since = this.latestOccurrence('export', now);
+      if (since && (await this.tenantsDue(since)).length > 0 && (await this.boss.send(BACKUP_QUEUES.export, { reason: 'catch-up' }))) sent.push('export');
+    }
+    if (sent.length > 0) this.#platform.log.info({ kinds: sent }, 'backups missed while down were queued');
+    return sent;
+  }
+
+  async #runExports(job: Job<JobData>): Promise<unknown> {
+    const since = this.latestOccurrence('export');
+    const due = await this.tenantsDue(since);
+    if (due.length === 0) return { skipped: `every tenant has an export since ${since?.toISOString() ?? 'ever'}` };
+    const results = await exportTenants(this.#platform, due, { signal: job.signal });
+    // Copies an earlier failure left missing (WAL segments too) are retried here and with prune.
+    await copyMissing(this.#platform);
+    const failed = results.filter((r) => !r.ok).map((r) => `${r.tenant}: ${r.error ?? 'failed'}`);
+    // Failing the job has pg-boss retry it later; the retry skips the tenants that succeeded.
+    if (failed.length > 0) throw new Error(`exports failed (${failed.length} of ${results.length}): ${failed.join('; ').slice(0, 1000)}`);
+    return { exported: results.map((r) => r.entry?.name) };
+  }
+
+  async #runSnapshot(job: Job<JobData>): Promise<unknown> {
+    const snapshot = this.#takeSnapshot;
+    if (!snapshot) return { skipped: 'no snapshot engine' };
+    const since = this.latestOccurrence('snapshot');
+    if (!(await this.#snapshotDue(since))) return { skipped: `a snapshot exists since ${since?.toISOString() ?? 'ever'}` };
+    if (job.signal.aborted) return { skipped: 'stopping' };
+    // A failure is recorded, alerted and thrown by the snapshot itself; pg-boss retries the job.
+    const entry = await snapshot(this.#platform, job.signal);
+    return { snapshot: entry.name, copies: entry.locations.map((l) => l.repository) };
+  }
+
+  async #runPrune(): Promise<unknown> {
+    let report;
+    try {
+      report = await pruneBackups(this.#platform);
+    } catch (err) {
+      if (err instanceof UserError && err.exitCode === 4) return { skipped: err.message };
+      throw err;
+    }
+    // Copies that failed earlier (a secondary that was down) are retried here, once a day.
+    const copies = await copyMissing(this.#platform);
+    return { deleted: report.deleted.length - report.failed, failed: report.failed, copies };
+  }
+
+  /** Stops the workers, giving a running backup a moment to finish before it is cancelled. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    await this.boss.stop({ graceful: true, timeout: timeoutMs });
+  }
+}
+
+/** Starts the backup jobs when backups are configured; null (and nothing started) otherwise. */
+export async function startBackupJobs(platform: Platform, options: BackupJobsOptions = {}): Promise<BackupJobs | null> {
+  if (!backupsConfigured(platform.config.backup)) return null;
+  return BackupJobs.start(platform, options);
+}

@@ -1,0 +1,130 @@
+/**
+ * Cluster snapshots against a real PostgreSQL 15 and real repositories: pg_basebackup streamed
+ * through the pipeline, its facts in the catalog and in the manifest (what a restore needs without
+ * the catalog), row counts at one WAL position, verified copies in a secondary repository, and a
+ * snapshot killed half way: marked failed on the next run, nothing left in the repository, an
+ * alert raised, the live data untouched.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { listAlerts } from '../src/platform/alerts/alerts.ts';
+import { getObject, listObjects } from '../src/platform/backup/catalog.ts';
+import { FilesystemRepository } from '../src/platform/backup/fs-repository.ts';
+import { readManifest } from '../src/platform/backup/manifest.ts';
+import { readBackupObject } from '../src/platform/backup/pipeline.ts';
+import { takeSnapshot, type SnapshotDetails } from '../src/platform/backup/physical/snapshot.ts';
+import { clusterIdentifier } from '../src/platform/backup/service.ts';
+import type { Tenant } from '../src/platform/tenants/registry.ts';
+import { fsRepository } from './backup-export-fixtures.ts';
+import { startPhysicalPlatform, taskTitles, tenantWithTasks, type PhysicalTestPlatform } from './backup-physical-fixtures.ts';
+
+const CHILD = fileURLToPath(new URL('./helpers/snapshot-child.ts', import.meta.url));
+
+let tp: PhysicalTestPlatform;
+let acme: Tenant;
+
+before(async () => {
+  tp = await startPhysicalPlatform({
+    extra: (root) => {
+      const dir = join(root, 'second');
+      mkdirSync(dir);
+      chmodSync(dir, 0o711);
+      return [fsRepository('second', dir)];
+    },
+  });
+  tp.writeConfigFile();
+  acme = await tenantWithTasks(tp.platform, 'acme', 25, 'Acme');
+});
+
+after(async () => {
+  await tp.cleanup();
+});
+
+test('a snapshot streams pg_basebackup into the repository and records what a restore needs', async () => {
+  const progress: number[] = [];
+  const entry = await takeSnapshot(tp.platform, { onProgress: (bytes) => progress.push(bytes) });
+  const sysid = await clusterIdentifier(tp.platform);
+  assert.equal(entry.state, 'complete');
+  assert.equal(entry.kind, 'snapshot');
+  assert.equal(entry.cluster, sysid, 'the catalog cluster column is the system identifier');
+  assert.ok(entry.name.startsWith(`snapshots/${sysid}/`));
+  assert.match(entry.name.slice(`snapshots/${sysid}/`.length), /^\d{8}T\d{6}Z\.tar$/);
+  const d = entry.details as unknown as SnapshotDetails;
+  assert.equal(d.timeline, 1);
+  assert.match(d.startLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
+  assert.match(d.stopLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
+  assert.match(d.manifest.checksum, /^[0-9a-f]{64}$/);
+  assert.ok(d.manifest.files > 500 && d.manifest.bytes > 1_000_000);
+  assert.equal(entry.dataAt, new Date(d.stopTime).toISOString().replace('Z', '000Z'));
+  // Row counts of the control database and every tenant database, at one WAL position after the backup.
+  assert.ok(d.rowCounts, d.rowCountsError);
+  assert.equal(d.rowCounts.databases[acme.databaseName]?.['app.tasks'], 25);
+  assert.ok((d.rowCounts.databases.taskflow_control?.['public.tenants'] ?? 0) >= 1);
+  assert.ok(BigInt(`0x${d.rowCounts.lsn.replace('/', '')}`) >= BigInt(`0x${d.stopLsn.split('/')[0]!.padStart(8, '0')}${d.stopLsn.split('/')[1]!.padStart(8, '0')}`));
+  // Progress came while it streamed and ended at the plain size.
+  assert.ok(progress.length >= 1);
+  assert.equal(progress[progress.length - 1], entry.rawBytes);
+  // Copied to the secondary and verified there.
+  assert.deepEqual(entry.locations.map((l) => l.repository), ['local', 'second']);
+  assert.ok(entry.locations.every((l) => l.verifiedAt !== null || l.repository === 'local'));
+
+  // The manifest alone says what a restore needs; the object is a tar with the backup_manifest.
+  const repo = new FilesystemRepository({ name: 'local', region: 'fra1', jurisdiction: 'DE', path: tp.repositoryDir });
+  const manifest = await readManifest(repo, entry.name);
+  assert.deepEqual(
+    [manifest.source.systemIdentifier, manifest.source.timeline, manifest.source.startLsn, manifest.source.stopLsn, manifest.source.stopTime, manifest.source.backupManifestChecksum],
+    [sysid, 1, d.startLsn, d.stopLsn, d.stopTime, d.manifest.checksum],
+  );
+  const listing = new PassThrough();
+  const tar = spawn('tar', ['-t', '-f', '-'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let names = '';
+  tar.stdout.on('data', (b: Buffer) => (names += b.toString()));
+  listing.pipe(tar.stdin);
+  await readBackupObject({ repository: repo, name: entry.name, identities: tp.identities, destination: listing });
+  await new Promise((r) => tar.on('close', r));
+  for (const member of ['backup_label', 'backup_manifest', 'PG_VERSION', 'global/pg_control']) assert.ok(names.split('\n').includes(member), member);
+  assert.ok(names.split('\n').some((n) => /pg_wal\/[0-9A-F]{24}$/.test(n)), 'the WAL it needs is inside (-X fetch)');
+});
+
+test('a snapshot killed half way: the next run marks it failed and alerts; nothing of it stays in the repository; the live data is untouched', async () => {
+  const child = spawn(process.execPath, [CHILD, tp.dataDir, '1M'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      const last = /progress (\d+)\n$/.exec(out);
+      if (last && Number(last[1]) > 2_000_000) resolve();
+    });
+    child.on('close', (code) => {
+      reject(new Error(`the snapshot process ended (${code}) before it was killed: ${err}`));
+    });
+  });
+  const [running] = await listObjects(tp.platform.control, { kind: 'snapshot', state: 'running' });
+  assert.ok(running, 'its catalog row is running while it writes');
+  child.kill('SIGKILL');
+  await new Promise((r) => child.on('close', r));
+
+  const entry = await takeSnapshot(tp.platform);
+  assert.equal(entry.state, 'complete');
+  const killed = await getObject(tp.platform.control, running.id);
+  assert.ok(killed);
+  assert.equal(killed.state, 'failed');
+  assert.match(killed.error ?? '', /interrupted/);
+  assert.ok(!existsSync(join(tp.repositoryDir, killed.name)), 'no object');
+  assert.ok(!existsSync(join(tp.repositoryDir, `${killed.name}.manifest.json`)), 'no manifest');
+  // Raised for the operator, and resolved by the good snapshot that followed.
+  const alerts = await listAlerts(tp.platform.control, { code: 'backup.interrupted', all: true });
+  assert.equal(alerts[0]?.key, 'backup.interrupted:snapshot');
+  assert.match(alerts[0].summary, /was interrupted/);
+  assert.equal((await taskTitles(tp.platform, acme.databaseName)).length, 25);
+  // No pg_basebackup of the killed process is left behind.
+  const ps = spawnSync('pgrep', ['-f', `taskflow ${killed.name}`], { encoding: 'utf8' });
+  assert.equal(ps.stdout.trim(), '');
+});
