@@ -17,7 +17,6 @@ import { Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { loadIdentities, parseRecipient } from '../src/platform/backup/age-keys.ts';
 import { createAgeDecryptStream, createAgeEncryptStream } from '../src/platform/backup/age-stream.ts';
-import { sharedAgePool } from '../src/platform/backup/age-worker-pool.ts';
 import { tempDir } from '../test/helpers/platform.ts';
 
 const INPUT_MIB = Number(process.env.BENCH_AGE_MIB ?? 256);
@@ -53,7 +52,6 @@ export interface EncryptionResult {
   description: string;
   ageVersion: string;
   rounds: number;
-  workerThreads: number;
   cases: EncryptionCase[];
 }
 
@@ -216,12 +214,11 @@ export async function runEncryptionBenchmark(progress: Progress): Promise<Encryp
     return {
       description:
         `${INPUT_MIB} MiB read from the page cache, encrypted to one X25519 recipient (and the age CLI's output of it decrypted), the output discarded. ` +
-        'TaskFlow: its age Transform streams in this process (worker threads as in production), fed 1 MiB reads into one reused buffer. ' +
+        'TaskFlow: its age Transform streams in this process (libsodium ChaCha20-Poly1305 on the stream thread, as in production), fed 1 MiB reads into one reused buffer. ' +
         'age CLI: `age -r R -o /dev/null FILE` and `age -d -i KEY -o /dev/null FILE`, process start included. cpuSeconds: user + system of all threads. ' +
         `Rounds alternate; the figure is the median of ${ROUNDS} after one warm-up round of each. ratio = TaskFlow ÷ age CLI.`,
       ageVersion: ageVersion.stdout.trim(),
       rounds: ROUNDS,
-      workerThreads: sharedAgePool().size,
       cases,
     };
   } finally {

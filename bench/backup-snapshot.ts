@@ -1,7 +1,8 @@
 /**
  * Snapshot throughput on one populated cluster, three ways in the same run: raw
- * `pg_basebackup -Ft -D - -X fetch` to /dev/null (the baseline), the same stream through
- * TaskFlow's pipeline (zstd -3 → age → SHA-256 → filesystem repository, fsynced), and
+ * `pg_basebackup -Ft -D - -X fetch` to /dev/null (the baseline), a snapshot the way takeSnapshot
+ * takes one (pg_basebackup compressing with zstd -3 on every core → age → SHA-256 → filesystem
+ * repository, fsynced), and
  * pgBackRest's full backup of the cluster (zstd -3, AES-256 encryption, WAL archived). Rounds
  * alternate between the three; the figure is the median round.
  */
@@ -14,7 +15,8 @@ import type { Readable } from 'node:stream';
 import { generateIdentity, parseRecipient } from '../src/platform/backup/age-keys.ts';
 import { FilesystemRepository } from '../src/platform/backup/fs-repository.ts';
 import { manifestName } from '../src/platform/backup/manifest.ts';
-import { writeBackupObject } from '../src/platform/backup/pipeline.ts';
+import { DEFAULT_ZSTD_LEVEL, writeBackupObject } from '../src/platform/backup/pipeline.ts';
+import { snapshotArgs } from '../src/platform/backup/physical/snapshot.ts';
 import { runTool } from '../src/platform/postgres/tools.ts';
 import { median, round1 } from './backup-encryption.ts';
 import { ensurePgbackrest, STANZA, startBenchCluster, type BenchCluster } from './backup-cluster.ts';
@@ -42,16 +44,18 @@ export interface SnapshotResult {
   /** Bytes of pg_basebackup's tar stream (cluster and WAL). */
   tarBytes: number;
   pgBasebackupToDevNull: Timing;
-  pipeline: Timing & { sizes: { raw: number; compressed: number; stored: number } };
+  pipeline: Timing & { sizes: { compressed: number; stored: number } };
   pgbackrest: (Timing & { version: string; processMax: number; repositoryBytes: number }) | { unavailable: string };
   /** Throughput ÷ raw pg_basebackup's (issue 5's target for the pipeline: at least 0.8), and pipeline ÷ pgBackRest. */
   ratios: { pipelineToPgBasebackup: number; pgbackrestToPgBasebackup: number | null; pipelineToPgbackrest: number | null };
   loadAverage: [number, number];
 }
 
+const RAW_ARGS = ['--pgdata', '-', '--format', 'tar', '--wal-method', 'fetch', '--checkpoint', 'fast'];
+
 /** pg_basebackup of the whole cluster as one tar stream to stdout, as the postgres OS user. */
-function basebackup(cluster: BenchCluster, stdout: 'pipe' | number): { stdout: Readable | null; exited: Promise<void> } {
-  const args = [...cluster.connectArgs, '--pgdata', '-', '--format', 'tar', '--wal-method', 'fetch', '--checkpoint', 'fast'];
+function basebackup(cluster: BenchCluster, stdout: 'pipe' | number, toolArgs: string[] = RAW_ARGS): { stdout: Readable | null; exited: Promise<void> } {
+  const args = [...cluster.connectArgs, ...toolArgs];
   const child = spawn(cluster.tools.path('pg_basebackup'), args, {
     stdio: ['ignore', stdout, 'pipe'],
     env: { PATH: process.env.PATH, LANG: 'C.UTF-8', ...(cluster.runAs ? { HOME: cluster.runAs.home, USER: cluster.runAs.name } : {}) },
@@ -100,15 +104,17 @@ export async function runSnapshotBenchmark(progress: Progress): Promise<Snapshot
     const recipients = [parseRecipient(generateIdentity().recipient)];
     const devNull = openSync('/dev/null', 'w');
     const raw = (): Promise<void> => basebackup(cluster, devNull).exited;
-    let sizes = { raw: 0, compressed: 0, stored: 0 };
+    let sizes = { compressed: 0, stored: 0 };
+    // As takeSnapshot runs it: pg_basebackup compresses (zstd, a worker per core), then age, SHA-256, the repository.
+    const snapshotToolArgs = snapshotArgs({ level: DEFAULT_ZSTD_LEVEL, progress: false });
     const throughPipeline = async (round: number): Promise<void> => {
-      const tool = basebackup(cluster, 'pipe');
+      const tool = basebackup(cluster, 'pipe', snapshotToolArgs);
       const name = `snapshots/round-${round}.tar`;
       const [manifest] = await Promise.all([
-        writeBackupObject({ repository, name, kind: 'snapshot', source: tool.stdout as Readable, recipients, compressionLevel: 3 }),
+        writeBackupObject({ repository, name, kind: 'snapshot', source: tool.stdout as Readable, recipients, compressionLevel: DEFAULT_ZSTD_LEVEL, precompressed: true }),
         tool.exited,
       ]);
-      sizes = manifest.sizes;
+      sizes = { compressed: manifest.sizes.compressed, stored: manifest.sizes.stored };
       await repository.delete(manifestName(name));
       await repository.delete(name);
     };
@@ -116,8 +122,11 @@ export async function runSnapshotBenchmark(progress: Progress): Promise<Snapshot
       if (command && cluster.pgbackrestConfig) await runTool(command, [`--config=${cluster.pgbackrestConfig}`, `--stanza=${STANZA}`, '--type=full', 'backup'], as);
     };
     try {
-      progress('backup/snapshot: warm-up (pg_basebackup to /dev/null, not counted)');
-      await raw();
+      progress('backup/snapshot: warm-up (pg_basebackup, its tar stream counted, not timed)');
+      const counted = basebackup(cluster, 'pipe');
+      let tarBytes = 0;
+      counted.stdout?.on('data', (chunk: Buffer) => (tarBytes += chunk.length));
+      await counted.exited;
       const load0 = loadavg()[0]!;
       const samples = { raw: [] as number[], pipeline: [] as number[], pgbackrest: [] as number[] };
       for (let round = 1; round <= ROUNDS; round++) {
@@ -130,7 +139,6 @@ export async function runSnapshotBenchmark(progress: Progress): Promise<Snapshot
         );
       }
       const load1 = loadavg()[0]!;
-      const tarBytes = sizes.raw;
       const rawTiming = timing(samples.raw, tarBytes);
       const pipelineTiming = { ...timing(samples.pipeline, tarBytes), sizes };
       let pgbackrestResult: SnapshotResult['pgbackrest'] = { unavailable: 'unavailable' in pgbackrest ? pgbackrest.unavailable : 'not run' };
@@ -143,8 +151,8 @@ export async function runSnapshotBenchmark(progress: Progress): Promise<Snapshot
       }
       return {
         description:
-          `pgbench -i -s ${SCALE} cluster. pg_basebackup -Ft -D - -X fetch --checkpoint fast: to /dev/null, and through writeBackupObject (zstd -3, age to one recipient, SHA-256, ` +
-          'filesystem repository with fsync). pgBackRest: backup --type=full, zstd level 3, aes-256-cbc, process-max 1, start-fast, WAL archived by its archive-push. ' +
+          `pgbench -i -s ${SCALE} cluster. pg_basebackup -Ft -D - -X fetch --checkpoint fast: to /dev/null, and through TaskFlow's snapshot pipeline (pg_basebackup --compress=client-zstd:level=3,workers=<cores>, then age to one recipient, SHA-256, ` +
+          'filesystem repository with fsync, as takeSnapshot runs it). pgBackRest: backup --type=full, zstd level 3, aes-256-cbc, process-max 1, start-fast, WAL archived by its archive-push. ' +
           `Rounds alternate (pg_basebackup, pipeline, pgBackRest); the figure is the median of ${ROUNDS}. MiB/s are the tar stream's bytes ÷ seconds for all three.`,
         postgresVersion,
         pgbenchScale: SCALE,

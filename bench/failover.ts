@@ -9,6 +9,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../src/config.ts';
 import { ASYNC_RPO_TARGET_SECONDS, MANUAL_RTO_TARGET_SECONDS, runFailoverDrill } from '../src/platform/drill/failover-drill.ts';
+import type { DrillReport } from '../src/platform/drill/session.ts';
 import { createLogger } from '../src/platform/log.ts';
 import { openReplication, type ReplicationContext } from '../src/platform/replication/context.ts';
 import { addStandby } from '../src/platform/replication/standby.ts';
@@ -17,10 +18,10 @@ import { startReplicatedCluster } from '../test/helpers/replication.ts';
 
 /** Drills per mode and load; issue 6 asks for at least 10. */
 const RUNS = Number(process.env.BENCH_FAILOVER_RUNS ?? 10);
-const WRITERS = 4;
-const LOAD_SECONDS = 3;
+export const WRITERS = 4;
+export const LOAD_SECONDS = 3;
 
-interface Run {
+export interface Run {
   outcome: string;
   rtoSeconds: number | null;
   lostAcknowledged: number | null;
@@ -36,7 +37,7 @@ interface Spread {
   samples: (number | null)[];
 }
 
-interface Series {
+export interface Series {
   runs: number;
   passed: number;
   rtoSeconds: Spread;
@@ -47,14 +48,14 @@ interface Series {
   errors: string[];
 }
 
-function spread(values: (number | null)[]): Spread {
+export function spread(values: (number | null)[]): Spread {
   const known = values.filter((v): v is number => v !== null).sort((a, b) => a - b);
   const mid = Math.floor(known.length / 2);
   const median = known.length === 0 ? null : known.length % 2 === 1 ? known[mid]! : (known[mid - 1]! + known[mid]!) / 2;
   return { median: median === null ? null : Math.round(median * 1000) / 1000, worst: known.at(-1) ?? null, samples: values };
 }
 
-function series(runs: Run[]): Series {
+export function series(runs: Run[]): Series {
   return {
     runs: runs.length,
     passed: runs.filter((r) => r.outcome === 'passed').length,
@@ -67,25 +68,34 @@ function series(runs: Run[]): Series {
   };
 }
 
-async function drillOnce(ctx: ReplicationContext, mode: ReplicationMode, writers: number): Promise<Run> {
+/** The figures of one drill's report, as a run of a series. */
+export function runOf(report: DrillReport): Run {
+  const f = report.figures as { load: { rtoSeconds: number | null; lostAcknowledged: number; rpoSeconds: number; acknowledged: number } | null; failover?: { tookMs: number } | null; failure?: { error: string } };
+  return {
+    outcome: report.outcome,
+    rtoSeconds: f.load?.rtoSeconds ?? null,
+    lostAcknowledged: f.load?.lostAcknowledged ?? null,
+    rpoSeconds: f.load?.rpoSeconds ?? null,
+    acknowledged: f.load?.acknowledged ?? null,
+    failoverCommandMs: f.failover?.tookMs ?? null,
+    ...(f.failure ? { error: f.failure.error } : {}),
+  };
+}
+
+/** A run that did not even produce a report. */
+export function errorRun(err: unknown): Run {
+  return { outcome: 'error', rtoSeconds: null, lostAcknowledged: null, rpoSeconds: null, acknowledged: null, failoverCommandMs: null, error: (err as Error).message };
+}
+
+export async function drillOnce(ctx: ReplicationContext, mode: ReplicationMode, writers: number): Promise<Run> {
   try {
-    const report = await runFailoverDrill(ctx, { mode, writers, durationSeconds: LOAD_SECONDS, yesThisIsProduction: false, operator: 'bench' });
-    const f = report.figures as { load: { rtoSeconds: number | null; lostAcknowledged: number; rpoSeconds: number; acknowledged: number } | null; failover: { tookMs: number } | null; failure?: { error: string } };
-    return {
-      outcome: report.outcome,
-      rtoSeconds: f.load?.rtoSeconds ?? null,
-      lostAcknowledged: f.load?.lostAcknowledged ?? null,
-      rpoSeconds: f.load?.rpoSeconds ?? null,
-      acknowledged: f.load?.acknowledged ?? null,
-      failoverCommandMs: f.failover?.tookMs ?? null,
-      ...(f.failure ? { error: f.failure.error } : {}),
-    };
+    return runOf(await runFailoverDrill(ctx, { mode, writers, durationSeconds: LOAD_SECONDS, yesThisIsProduction: false, operator: 'bench' }));
   } catch (err) {
-    return { outcome: 'error', rtoSeconds: null, lostAcknowledged: null, rpoSeconds: null, acknowledged: null, failoverCommandMs: null, error: (err as Error).message };
+    return errorRun(err);
   }
 }
 
-function ratio(a: number | null, b: number | null): number | null {
+export function ratio(a: number | null, b: number | null): number | null {
   return a === null || b === null || b === 0 ? null : Math.round((a / b) * 1000) / 1000;
 }
 

@@ -13,7 +13,9 @@ import { runBackupBenchmark } from './backup.ts';
 import { runRestoreBenchmark } from './backup-restore.ts';
 import { runExportBenchmark } from './backup-export.ts';
 import { runFailoverBenchmark } from './failover.ts';
+import { runPatroniFailoverBenchmark } from './failover-patroni.ts';
 import { runHttpBenchmark } from './http.ts';
+import { runRemoteStandbyBenchmark } from './remote-standby.ts';
 import { runTenantsBenchmark } from './tenants.ts';
 
 type Progress = (message: string) => void;
@@ -23,9 +25,11 @@ const BENCHMARKS: Record<string, (progress: Progress) => Promise<unknown>> = {
   tenants: runTenantsBenchmark,
   http: runHttpBenchmark,
   failover: runFailoverBenchmark,
+  'failover-patroni': runPatroniFailoverBenchmark,
   backup: runBackupBenchmark,
   restore: runRestoreBenchmark,
   export: runExportBenchmark,
+  'remote-standby': runRemoteStandbyBenchmark,
 };
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));

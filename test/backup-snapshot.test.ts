@@ -58,17 +58,19 @@ test('a snapshot streams pg_basebackup into the repository and records what a re
   assert.equal(d.timeline, 1);
   assert.match(d.startLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
   assert.match(d.stopLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
-  assert.match(d.manifest.checksum, /^[0-9a-f]{64}$/);
-  assert.ok(d.manifest.files > 500 && d.manifest.bytes > 1_000_000);
+  assert.ok(BigInt(`0x${d.stopLsn.replace('/', '')}`) > 0n);
+  // pg_basebackup compressed the archive itself: the plain size is what it reported, not measured here.
+  assert.equal(entry.rawBytes, null);
   assert.equal(entry.dataAt, new Date(d.stopTime).toISOString().replace('Z', '000Z'));
   // Row counts of the control database and every tenant database, at one WAL position after the backup.
   assert.ok(d.rowCounts, d.rowCountsError);
   assert.equal(d.rowCounts.databases[acme.databaseName]?.['app.tasks'], 25);
   assert.ok((d.rowCounts.databases.taskflow_control?.['public.tenants'] ?? 0) >= 1);
   assert.ok(BigInt(`0x${d.rowCounts.lsn.replace('/', '')}`) >= BigInt(`0x${d.stopLsn.split('/')[0]!.padStart(8, '0')}${d.stopLsn.split('/')[1]!.padStart(8, '0')}`));
-  // Progress came while it streamed and ended at the plain size.
+  // Progress came from pg_basebackup while it streamed, never going back, up to the cluster's size.
   assert.ok(progress.length >= 1);
-  assert.equal(progress[progress.length - 1], entry.rawBytes);
+  assert.ok(progress.every((bytes, i) => i === 0 || bytes >= (progress[i - 1] ?? 0)));
+  assert.ok((progress.at(-1) ?? 0) > 1_000_000, `${progress.at(-1)} bytes reported`);
   // Copied to the secondary and verified there.
   assert.deepEqual(entry.locations.map((l) => l.repository), ['local', 'second']);
   assert.ok(entry.locations.every((l) => l.verifiedAt !== null || l.repository === 'local'));
@@ -77,8 +79,8 @@ test('a snapshot streams pg_basebackup into the repository and records what a re
   const repo = new FilesystemRepository({ name: 'local', region: 'fra1', jurisdiction: 'DE', path: tp.repositoryDir });
   const manifest = await readManifest(repo, entry.name);
   assert.deepEqual(
-    [manifest.source.systemIdentifier, manifest.source.timeline, manifest.source.startLsn, manifest.source.stopLsn, manifest.source.stopTime, manifest.source.backupManifestChecksum],
-    [sysid, 1, d.startLsn, d.stopLsn, d.stopTime, d.manifest.checksum],
+    [manifest.source.systemIdentifier, manifest.source.timeline, manifest.source.startLsn, manifest.source.stopLsn, manifest.source.stopTime, manifest.sizes.raw],
+    [sysid, 1, d.startLsn, d.stopLsn, d.stopTime, null],
   );
   const listing = new PassThrough();
   const tar = spawn('tar', ['-t', '-f', '-'], { stdio: ['pipe', 'pipe', 'inherit'] });

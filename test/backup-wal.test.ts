@@ -37,7 +37,13 @@ after(async () => {
 });
 
 test('archive_command is TaskFlow\'s, with the configured archive_timeout and no secret in it', async () => {
-  const res = await tp.platform.control.query<{ cmd: string; timeout: string }>(`SELECT current_setting('archive_command') AS cmd, (SELECT setting FROM pg_settings WHERE name = 'archive_timeout') AS timeout`);
+  // A reload reaches each session when it next handles the signal: give this one a moment.
+  const read = () => tp.platform.control.query<{ cmd: string; timeout: string }>(`SELECT current_setting('archive_command') AS cmd, (SELECT setting FROM pg_settings WHERE name = 'archive_timeout') AS timeout`);
+  let res = await read();
+  for (let tries = 0; tries < 50 && res.rows[0]?.cmd === '/bin/true'; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    res = await read();
+  }
   const cmd = res.rows[0]?.cmd ?? '';
   assert.match(cmd, /wal-entry\.ts' archive --settings '.*settings\.json' %p %f$/);
   assert.equal(res.rows[0]?.timeout, '60');

@@ -6,8 +6,10 @@ import { createLogger } from '../platform/log.ts';
 import { openReplication, type ReplicationContext } from '../platform/replication/context.ts';
 import { failover } from '../platform/replication/failover.ts';
 import { formatBytes } from '../platform/replication/lsn.ts';
+import { replicationMetrics } from '../platform/replication/metrics.ts';
 import { setMode } from '../platform/replication/mode.ts';
-import { addStandby, rebuildNode, removeNode, startNodes, stopNodes } from '../platform/replication/standby.ts';
+import { addStandby, rebuildNode, removeNode, startNodes, stopNodes, type AddedStandby } from '../platform/replication/standby.ts';
+import { addRemoteStandby, remoteStandbyOptions, type RemoteStandbyFlags } from '../platform/replication/remote-standby.ts';
 import { clusterStatus, type ClusterStatus } from '../platform/replication/status.ts';
 import { switchover } from '../platform/replication/switchover.ts';
 import { configFrom, withGlobalOptions, type GlobalOptions } from './context.ts';
@@ -64,10 +66,13 @@ export function clusterCommand(): Command {
 
   leaf(cluster, 'status', "each node's role, site, timeline, lag and slot, and the replication mode")
     .option('--json', 'print JSON')
-    .action(async (opts: Opts) => {
+    .option('--metrics', 'print Prometheus metrics (text exposition format)')
+    .action(async (opts: Opts & { metrics?: boolean }) => {
+      if (opts.json && opts.metrics) throw new UserError('--json and --metrics are two formats of the same status: choose one', 2);
       await withReplication(opts, async (ctx) => {
         const status = await clusterStatus(ctx);
         if (opts.json) printJson(status);
+        else if (opts.metrics) process.stdout.write((await replicationMetrics(status)).text);
         else printStatus(status);
         // The status is shown either way; two primaries are a conflict the caller must see in the exit code.
         if (status.splitBrain) process.exitCode = 4;
@@ -79,14 +84,20 @@ export function clusterCommand(): Command {
   leaf(standby, 'add', 'build a standby of the primary (pg_basebackup over TLS, a replication slot), start it and wait until it streams')
     .argument('<name>', 'node name: a lower-case letter, then up to 29 lower-case letters, digits or _; its data goes to <data-dir>/postgres/<name>')
     .option('--port <port>', 'port of the new node (default: a free one)')
+    .option('--remote <user@host[:port]>', 'build it on another machine, reached over SSH as this user (docs/high-availability.md#remote-standbys)')
+    .option('--ssh-key <file>', 'with --remote: the private key to log in with')
+    .option('--known-hosts <file>', "with --remote: known_hosts holding the machine's host key")
+    .option('--pgdata <dir>', 'with --remote: its data directory there (new or empty)')
+    .option('--site <site>', 'with --remote: the site it runs at')
+    .option('--pg-bin <dir>', 'with --remote: the PostgreSQL server tools there (default: the same directory as here)')
     .option('--json', 'print JSON')
-    .action(async (name: string, opts: Opts & { port?: string }) => {
+    .action(async (name: string, opts: Opts & RemoteStandbyFlags & { port?: string }) => {
       const port = opts.port === undefined ? undefined : Number(opts.port);
       if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) throw new UserError('--port must be a port number from 1 to 65535', 2);
       await withReplication(opts, async (ctx) => {
-        const added = await addStandby(ctx, { name, ...(port ? { port } : {}) });
+        const added: AddedStandby & { remote?: string } = opts.remote !== undefined ? await addRemoteStandby(ctx, remoteStandbyOptions(name, port, opts)) : await addStandby(ctx, { name, ...(port ? { port } : {}) });
         if (opts.json) printJson(added);
-        else note(`standby ${added.name} streams from ${added.upstream} on port ${added.port} (data in ${added.pgData}); built in ${added.tookMs} ms`);
+        else note(`standby ${added.name} streams from ${added.upstream} on port ${added.port} (data in ${added.remote ? `${added.remote}:` : ''}${added.pgData}); built in ${added.tookMs} ms`);
       });
     });
   leaf(standby, 'remove', 'stop a standby or fenced node, drop its slot and delete its data directory')

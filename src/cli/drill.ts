@@ -1,8 +1,9 @@
 /** `taskflow drill …`: failover and site-loss drills on the managed cluster, and the evidence they leave. */
 import { Command } from 'commander';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { UserError } from '../errors.ts';
 import { runFailoverDrill } from '../platform/drill/failover-drill.ts';
+import { runPatroniDrill } from '../platform/drill/patroni-drill.ts';
 import type { DrillReport } from '../platform/drill/session.ts';
 import { runSiteLossDrill } from '../platform/drill/site-loss.ts';
 import { getDrill, listDrills, type DrillKind } from '../platform/drill/store.ts';
@@ -13,9 +14,12 @@ import { note, printJson, printTable } from './output.ts';
 
 type LoadOpts = GlobalOptions & { writers: string; duration: string; json?: boolean; yesThisIsProduction?: boolean };
 
+function cliLogger(opts: GlobalOptions): Logger {
+  return createLogger({ level: opts.logLevel ?? 'warn', destination: pino.destination({ fd: 2, sync: true }) });
+}
+
 function withReplication<T>(opts: GlobalOptions, fn: (ctx: ReplicationContext) => Promise<T>): Promise<T> {
-  const log = createLogger({ level: opts.logLevel ?? 'warn', destination: pino.destination({ fd: 2, sync: true }) });
-  return fn(openReplication(configFrom(opts), log));
+  return fn(openReplication(configFrom(opts), cliLogger(opts)));
 }
 
 function leaf(parent: Command, name: string, description: string): Command {
@@ -71,20 +75,28 @@ export function drillCommand(): Command {
   const drill = new Command('drill').description('rehearse the loss of the primary or of a whole site on the real cluster, and keep the evidence (docs/high-availability.md#drills)');
 
   withLoadOptions(leaf(drill, 'failover', 'kill the primary under a writer load, fail over, measure RTO and RPO, rebuild the old primary as a standby'))
-    .option('--mode <mode>', 'replication mode to drill in, sync or async (default: the current one; put back afterwards)')
-    .action(async (opts: LoadOpts & { mode?: string }) => {
+    .option('--mode <mode>', 'replication mode to drill in, sync or async (default: the current one; put back afterwards; manual engine only)')
+    .option('--engine <engine>', "what fails over: manual (TaskFlow's failover command, on the managed cluster) or patroni (Patroni elects the new leader; postgres.patroni)", 'manual')
+    .action(async (opts: LoadOpts & { mode?: string; engine: string }) => {
+      if (opts.engine !== 'manual' && opts.engine !== 'patroni') throw new UserError(`--engine must be manual or patroni, not '${opts.engine}'`, 2);
       if (opts.mode !== undefined && opts.mode !== 'sync' && opts.mode !== 'async') throw new UserError(`--mode must be sync or async, not '${opts.mode}'`, 2);
+      if (opts.mode !== undefined && opts.engine === 'patroni') throw new UserError("--mode goes with the manual engine: Patroni's synchronous_mode decides the mode of a Patroni cluster ('patronictl edit-config')", 2);
       const load = loadOptions(opts);
+      const common = {
+        ...load,
+        yesThisIsProduction: opts.yesThisIsProduction ?? false,
+        operator: cliActor(),
+        progress: (line: string) => {
+          note(`drill: ${line}`);
+        },
+      };
+      if (opts.engine === 'patroni') {
+        const report = await shielded(() => runPatroniDrill(configFrom(opts), cliLogger(opts), common));
+        printReport(report, opts.json ?? false);
+        return;
+      }
       await withReplication(opts, async (ctx) => {
-        const report = await shielded(() => runFailoverDrill(ctx, {
-          ...load,
-          ...(opts.mode ? { mode: opts.mode as 'sync' | 'async' } : {}),
-          yesThisIsProduction: opts.yesThisIsProduction ?? false,
-          operator: cliActor(),
-          progress: (line) => {
-            note(`drill: ${line}`);
-          },
-        }));
+        const report = await shielded(() => runFailoverDrill(ctx, { ...common, ...(opts.mode ? { mode: opts.mode as 'sync' | 'async' } : {}) }));
         printReport(report, opts.json ?? false);
       });
     });
@@ -125,10 +137,11 @@ export function drillCommand(): Command {
           return;
         }
         printTable(
-          ['id', 'kind', 'started', 'outcome', 'mode', 'rto s', 'lost writes', 'rpo s', 'operator'],
+          ['id', 'kind', 'started', 'outcome', 'mode', 'engine', 'rto s', 'lost writes', 'rpo s', 'operator'],
           rows.map((d) => {
             const load = (d.figures as { load?: { rtoSeconds: number | null; lostAcknowledged: number; rpoSeconds: number } | null }).load;
-            return [d.id, d.kind, d.startedAt, d.outcome, typeof d.parameters.mode === 'string' ? d.parameters.mode : null, load?.rtoSeconds ?? null, load?.lostAcknowledged ?? null, load?.rpoSeconds ?? null, d.operator];
+            const engine = typeof d.parameters.engine === 'string' ? d.parameters.engine : null;
+            return [d.id, d.kind, d.startedAt, d.outcome, typeof d.parameters.mode === 'string' ? d.parameters.mode : null, engine, load?.rtoSeconds ?? null, load?.lostAcknowledged ?? null, load?.rpoSeconds ?? null, d.operator];
           }),
         );
         if (rows.length === 0) note("no drill has been run; 'taskflow drill failover' runs one");

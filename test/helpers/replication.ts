@@ -1,12 +1,14 @@
 /** A managed cluster in a temporary directory for the replication suites, driven through the real CLI. */
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import { freePort } from '../../src/platform/postgres/local-cluster.ts';
 import { resolveRunAs, runTool } from '../../src/platform/postgres/tools.ts';
 import type { ClusterStatus } from '../../src/platform/replication/status.ts';
 import type { Topology } from '../../src/platform/replication/topology.ts';
 import { runCli, type CliResult } from './cli.ts';
-import { startTestPlatform } from './platform.ts';
+import { startTestPlatform, tempDir } from './platform.ts';
 
 export interface ReplicatedCluster {
   dataDir: string;
@@ -145,4 +147,86 @@ export function nodeIn(status: ClusterStatus, name: string): ClusterStatus['node
   const node = status.nodes.find((n) => n.name === name);
   if (!node) throw new Error(`no node ${name} in the status`);
   return node;
+}
+
+/** A real sshd on a loopback port that lets a throwaway key log in as PostgreSQL's OS user, with a shell: the "other machine" of remote standbys. */
+export interface PostgresSshd {
+  port: number;
+  user: string;
+  identityFile: string;
+  knownHostsFile: string;
+  /** An empty known_hosts file: the host key is unknown. */
+  emptyKnownHostsFile: string;
+  /** A directory the PostgreSQL OS user owns, for remote data directories. */
+  workDir: string;
+  cleanup(): Promise<void>;
+}
+
+export async function startPostgresSshd(): Promise<PostgresSshd> {
+  const user = 'postgres';
+  const runAs = resolveRunAs(user);
+  // sshd reads AuthorizedKeysFile as the user, and (StrictModes) refuses one below a group- or
+  // world-writable directory: a root-owned 0755 directory under /run satisfies both.
+  const confDir = mkdtempSync(join('/run', 'taskflow-test-pg-sshd-'));
+  chmodSync(confDir, 0o755);
+  for (const key of ['host', 'user']) {
+    const out = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `taskflow-test-${key}`, '-f', join(confDir, key)], { encoding: 'utf8' });
+    if (out.status !== 0) throw new Error(`ssh-keygen failed: ${out.stderr}`);
+  }
+  const authorized = join(confDir, 'authorized_keys');
+  writeFileSync(authorized, readFileSync(join(confDir, 'user.pub')), { mode: 0o600 });
+  if (runAs) chownSync(authorized, runAs.uid, runAs.gid);
+  const port = await freePort();
+  const hostKey = readFileSync(join(confDir, 'host.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ');
+  const knownHostsFile = join(confDir, 'known_hosts');
+  writeFileSync(knownHostsFile, `[127.0.0.1]:${port} ${hostKey}\n`, { mode: 0o600 });
+  const emptyKnownHostsFile = join(confDir, 'known_hosts.empty');
+  writeFileSync(emptyKnownHostsFile, '', { mode: 0o600 });
+  const config = join(confDir, 'sshd_config');
+  // UsePAM: Debian's postgres account has a locked password, which sshd without PAM refuses even for keys.
+  const lines = [
+    'ListenAddress 127.0.0.1',
+    `HostKey ${join(confDir, 'host')}`,
+    `PidFile ${join(confDir, 'sshd.pid')}`,
+    `AuthorizedKeysFile ${authorized}`,
+    'PubkeyAuthentication yes',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'UsePAM yes',
+    'PermitRootLogin no',
+    `AllowUsers ${user}`,
+    'AllowTcpForwarding no',
+    'X11Forwarding no',
+    'LogLevel ERROR',
+  ];
+  writeFileSync(config, lines.join('\n') + '\n', { mode: 0o600 });
+  if (!existsSync('/run/sshd')) mkdirSync('/run/sshd', { mode: 0o755 });
+  const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config, '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+  await eventually(`sshd on port ${port}`, () => {
+    if (child.exitCode !== null) throw new Error(`sshd exited: ${stderr}`);
+    const probe = spawnSync('ssh-keyscan', ['-p', String(port), '-T', '2', '127.0.0.1'], { encoding: 'utf8' });
+    return Promise.resolve(probe.stdout.includes('ssh-ed25519') ? true : undefined);
+  }, 15_000);
+  const workDir = tempDir('remote');
+  if (runAs) chownSync(workDir, runAs.uid, runAs.gid);
+  chmodSync(workDir, 0o700);
+  return {
+    port,
+    user,
+    identityFile: join(confDir, 'user'),
+    knownHostsFile,
+    emptyKnownHostsFile,
+    workDir,
+    async cleanup() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(confDir, { recursive: true, force: true });
+      rmSync(workDir, { recursive: true, force: true });
+    },
+  };
 }

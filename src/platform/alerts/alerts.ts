@@ -17,6 +17,7 @@ export const ALERT_CODES = [
   'backup.corrupted',
   'backup.wal-missing',
   'backup.wal-archive-lagging',
+  'backup.wal-archive-stale',
   'backup.copy-failed',
   'backup.verify-failed',
   'backup.interrupted',

@@ -24,7 +24,8 @@ export const ManifestSchema = Type.Object(
     /** What the object holds: `snapshot`, `wal`, `export`, … */
     kind: Type.String({ pattern: '^[a-z][a-z0-9-]*$', maxLength: 40 }),
     created: Type.String({ format: 'date-time' }),
-    sizes: Type.Object({ raw: Size, compressed: Size, stored: Size }, { additionalProperties: false }),
+    /** `raw` is null when the source came compressed (a snapshot pg_basebackup compressed itself). */
+    sizes: Type.Object({ raw: Type.Union([Size, Type.Null()]), compressed: Size, stored: Size }, { additionalProperties: false }),
     /** SHA-256 (hex) of the stored bytes: what a repository holds, checkable without the key. */
     sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
     compression: Type.Object({ algorithm: Type.Literal('zstd'), level: Type.Integer() }, { additionalProperties: false }),

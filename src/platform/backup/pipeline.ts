@@ -5,7 +5,6 @@
  */
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { constants as zlib, createZstdCompress, createZstdDecompress } from 'node:zlib';
 import { createAgeDecryptStream, createAgeEncryptStream } from './age-stream.ts';
 import { recipientFingerprint, type AgeIdentity, type AgeRecipient } from './age-keys.ts';
 import { BackupError, isBackupError } from './errors.ts';
@@ -13,10 +12,10 @@ import { encodeManifest, MANIFEST_FORMAT, MANIFEST_SUFFIX, manifestName, readMan
 import { checkObjectName } from './object-names.ts';
 import type { Repository } from './repository.ts';
 import { StreamMeter } from './stream-meter.ts';
+import { createZstdFramesDecompress } from './zstd-frame-reader.ts';
+import { createZstdFramesCompress } from './zstd-frames.ts';
 
 export const DEFAULT_ZSTD_LEVEL = 3;
-/** zstd's output buffer: the default 16 KiB costs five times the time on incompressible data. */
-const ZSTD_CHUNK_BYTES = 256 * 1024;
 
 export interface WriteBackupProps {
   repository: Repository;
@@ -29,6 +28,11 @@ export interface WriteBackupProps {
   sourceDetails?: SourceDetails;
   /** zstd level, 1 (fast) to 19; 3 by default. */
   compressionLevel?: number;
+  /**
+   * The source is already a zstd stream at `compressionLevel` (pg_basebackup's own compression,
+   * on all cores, in C): stored as it comes, its plain size then unknown (`sizes.raw` null).
+   */
+  precompressed?: boolean;
   now?: () => Date;
 }
 
@@ -47,14 +51,8 @@ export async function writeBackupObject(props: WriteBackupProps): Promise<Backup
   const raw = new StreamMeter();
   const compressed = new StreamMeter();
   const stored = new StreamMeter({ hash: true });
-  const streams = pipeline(
-    props.source,
-    raw,
-    createZstdCompress({ chunkSize: ZSTD_CHUNK_BYTES, params: { [zlib.ZSTD_c_compressionLevel]: level, [zlib.ZSTD_c_checksumFlag]: 1 } }),
-    compressed,
-    createAgeEncryptStream(props.recipients),
-    stored,
-  );
+  const stages = props.precompressed ? [compressed] : [raw, createZstdFramesCompress({ level }), compressed];
+  const streams = pipeline(props.source, ...(stages as [StreamMeter]), createAgeEncryptStream(props.recipients), stored);
   const put = await settleTransfer(repository.put(name, stored), streams, stored);
   if (put.size !== stored.bytes) {
     await repository.delete(name).catch(() => undefined);
@@ -65,7 +63,7 @@ export async function writeBackupObject(props: WriteBackupProps): Promise<Backup
     object: name,
     kind: props.kind,
     created: (props.now?.() ?? new Date()).toISOString(),
-    sizes: { raw: raw.bytes, compressed: compressed.bytes, stored: stored.bytes },
+    sizes: { raw: props.precompressed ? null : raw.bytes, compressed: compressed.bytes, stored: stored.bytes },
     sha256: stored.sha256(),
     compression: { algorithm: 'zstd', level },
     encryption: { format: 'age-encryption.org/v1', recipients: props.recipients.map((r) => recipientFingerprint(r.text)) },
@@ -144,7 +142,7 @@ export async function readBackupObject(props: ReadBackupProps): Promise<BackupMa
   }
   const raw = new StreamMeter({
     atEnd: (meter) => {
-      if (meter.bytes !== manifest.sizes.raw) {
+      if (manifest.sizes.raw !== null && meter.bytes !== manifest.sizes.raw) {
         throw new BackupError('checksum-mismatch', `${where}: restored ${meter.bytes} bytes, the manifest says ${manifest.sizes.raw}`);
       }
     },
@@ -154,7 +152,7 @@ export async function readBackupObject(props: ReadBackupProps): Promise<BackupMa
       await repository.get(name),
       checksumGuard(manifest, where),
       createAgeDecryptStream(props.identities),
-      createZstdDecompress({ chunkSize: ZSTD_CHUNK_BYTES }),
+      createZstdFramesDecompress(),
       raw,
       props.destination,
     );

@@ -73,3 +73,27 @@ export function credentialsFromEnv(env: NodeJS.ProcessEnv, repository: string): 
   }
   return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
 }
+
+/** The credentials an S3 repository signs with: its credentialsFile when it has one, else the AWS_* environment (as S3Repository does). */
+export function repositoryCredentials(repository: { name: string; credentialsFile?: string | undefined }, env: NodeJS.ProcessEnv = process.env): S3Credentials {
+  return repository.credentialsFile ? readCredentialsFile(repository.credentialsFile, repository.name) : credentialsFromEnv(env, repository.name);
+}
+
+/**
+ * Credentials as a file readCredentialsFile reads back, for a copy another OS user's process signs
+ * with. A value with white space could not be read back (or could add lines): refused.
+ */
+export function credentialsFileText(credentials: S3Credentials, repository: string): string {
+  const lines: [string, string | undefined][] = [
+    ['aws_access_key_id', credentials.accessKeyId],
+    ['aws_secret_access_key', credentials.secretAccessKey],
+    ['aws_session_token', credentials.sessionToken],
+  ];
+  let text = '# Written by TaskFlow from the repository\'s credentials; rewritten whenever WAL archiving is installed.\n[default]\n';
+  for (const [key, value] of lines) {
+    if (value === undefined) continue;
+    if (!/^\S+$/.test(value)) throw denied(repository, `its ${key} contains white space, which a credentials file cannot hold`);
+    text += `${key} = ${value}\n`;
+  }
+  return text;
+}

@@ -12,6 +12,10 @@
  * pg-boss's own catch-up (`missed: 'once'`) covers prune. Handlers are idempotent against the
  * catalog (they skip what already has a backup since the occurrence), so a catch-up and a regular
  * occurrence landing together cost one backup, not two.
+ *
+ * With a managed cluster, start also installs the continuous WAL archive, and a `wal-health` job runs
+ * every minute (physical/wal-health.ts): it alerts on a failing or stale archive and copies new
+ * segments to the secondary repositories.
  */
 import { PgBoss, type Job } from 'pg-boss';
 import { UserError } from '../../errors.ts';
@@ -24,11 +28,15 @@ import { copyMissing } from './copies.ts';
 import { exportableTenants, exportTenants } from './export.ts';
 import { errorText } from './outcomes.ts';
 import { takeSnapshot } from './physical/snapshot.ts';
+import { WalArchiveWatch, type WalHealthReport, type WalWatchOptions } from './physical/wal-health.ts';
 import { pruneBackups } from './prune.ts';
 
 export const JOBS_SCHEMA = 'pgboss';
 export const BACKUP_QUEUES = { snapshot: 'taskflow-backup-snapshot', export: 'taskflow-backup-export', prune: 'taskflow-backup-prune' } as const;
 export type BackupJobKind = keyof typeof BACKUP_QUEUES;
+/** The WAL archive's watch (physical/wal-health.ts): every minute, fixed; not one of `backup.schedule`'s kinds. */
+export const WAL_HEALTH_QUEUE = 'taskflow-backup-wal-health';
+export const WAL_HEALTH_CRON = '* * * * *';
 
 /** Takes a cluster snapshot and returns its catalog row (physical/snapshot.ts by default). */
 export type SnapshotRunner = (platform: Platform, signal: AbortSignal) => Promise<CatalogEntry>;
@@ -42,6 +50,8 @@ export interface BackupJobsOptions {
   cronMonitorIntervalSeconds?: number;
   /** How often idle workers look for jobs (2 s by default). */
   pollingIntervalSeconds?: number;
+  /** The WAL archive's watch (null: archiving is neither installed at start nor watched). Managed cluster only. */
+  walWatch?: WalWatchOptions | null;
 }
 
 const QUEUE_OPTIONS = {
@@ -53,6 +63,9 @@ const QUEUE_OPTIONS = {
   retryDelay: 300,
   retryBackoff: true,
 } as const;
+
+/** The watch runs every minute anyway: no retries, and a run that hangs expires before long. */
+const WAL_QUEUE_OPTIONS = { policy: 'exclusive', heartbeatSeconds: 60, expireInSeconds: 600, retryLimit: 0 } as const;
 
 /** How far back to look for a schedule's latest occurrence, widening for sparse expressions. */
 const LOOKBACK_MS = [2 * 60_000, 2 * 3_600_000, 2 * 86_400_000, 40 * 86_400_000, 400 * 86_400_000];
@@ -67,15 +80,18 @@ export class BackupJobs {
   readonly #platform: Platform;
   readonly #takeSnapshot: SnapshotRunner | null;
   readonly #options: BackupJobsOptions;
+  /** The WAL archive's watch; null on an external cluster (archived by whatever runs it). */
+  readonly walWatch: WalArchiveWatch | null;
 
   private constructor(platform: Platform, boss: PgBoss, options: BackupJobsOptions) {
     this.#platform = platform;
     this.boss = boss;
     this.#takeSnapshot = platform.cluster ? (options.takeSnapshot === undefined ? defaultSnapshot : options.takeSnapshot) : null;
+    this.walWatch = platform.cluster && options.walWatch !== null ? new WalArchiveWatch(platform, options.walWatch ?? {}) : null;
     this.#options = options;
   }
 
-  /** Starts pg-boss, (re)writes the schedules, starts the workers and catches up on missed runs. */
+  /** Installs WAL archiving, starts pg-boss, (re)writes the schedules, starts the workers and catches up on missed runs. */
   static async start(platform: Platform, options: BackupJobsOptions = {}): Promise<BackupJobs> {
     const { target } = platform;
     const boss = new PgBoss({
@@ -96,6 +112,8 @@ export class BackupJobs {
     });
     const jobs = new BackupJobs(platform, boss, options);
     jobs.checkSchedules();
+    // A failure is alerted (backup.failed:wal-install) and retried by the watch; the app still starts.
+    await jobs.walWatch?.install();
     await boss.start();
     try {
       await jobs.#install();
@@ -104,7 +122,7 @@ export class BackupJobs {
       await boss.stop({ graceful: false }).catch(() => undefined);
       throw err;
     }
-    log.info({ schedule: platform.config.backup.schedule, snapshots: jobs.#takeSnapshot !== null }, 'backup schedules running');
+    log.info({ schedule: platform.config.backup.schedule, snapshots: jobs.#takeSnapshot !== null, walWatch: jobs.walWatch !== null }, 'backup schedules running');
     return jobs;
   }
 
@@ -145,6 +163,18 @@ export class BackupJobs {
       await this.boss.schedule(queue, schedule[kind], { reason: 'schedule' }, { tz: schedule.timeZone, missed: 'once' });
       await this.boss.work<JobData>(queue, polling, async ([job]) => (job ? handlers[kind](job) : undefined));
     }
+    await this.boss.createQueue(WAL_HEALTH_QUEUE, WAL_QUEUE_OPTIONS);
+    if (!this.walWatch) {
+      await this.boss.unschedule(WAL_HEALTH_QUEUE);
+      return;
+    }
+    await this.boss.schedule(WAL_HEALTH_QUEUE, WAL_HEALTH_CRON, { reason: 'schedule' }, { tz: 'UTC' });
+    await this.boss.work<JobData>(WAL_HEALTH_QUEUE, polling, async ([job]) => (job ? this.runWalHealth() : undefined));
+  }
+
+  /** The wal-health job's handler: one run of the WAL archive's watch (null without one). */
+  async runWalHealth(): Promise<WalHealthReport | null> {
+    return this.walWatch ? this.walWatch.run() : null;
   }
 
   /** The latest occurrence of a schedule at or before `now`, or null when it has none yet. */

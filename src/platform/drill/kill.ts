@@ -1,5 +1,5 @@
 /** What a drill does to nodes: kill them as a crash would, and take their directories away as a lost site would. */
-import { existsSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import type { LocalCluster } from '../postgres/local-cluster.ts';
 import { postmasterState } from '../replication/processes.ts';
 import { poll } from '../replication/probe.ts';
@@ -19,8 +19,22 @@ export interface Killed {
  */
 export async function killNode(cluster: LocalCluster): Promise<Killed> {
   const pid = postmasterState(cluster) === 'alive' ? cluster.postmasterPid() : null;
+  if (pid === null) return { pid, at: preciseNow() };
+  return killPostmaster(pid, () => postmasterState(cluster) === 'alive', cluster.pgData);
+}
+
+/** Whether a pid runs (a zombie counts as dead), from /proc on Linux. */
+export function processRuns(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** SIGKILL of a postmaster's process group (else of the postmaster alone); resolves once `alive` says it is dead. */
+export async function killPostmaster(pid: number, alive: () => boolean, pgData: string): Promise<Killed> {
   const at = preciseNow();
-  if (pid === null) return { pid, at };
   try {
     process.kill(-pid, 'SIGKILL');
   } catch {
@@ -30,8 +44,8 @@ export async function killNode(cluster: LocalCluster): Promise<Killed> {
       /* gone already */
     }
   }
-  const dead = await poll(() => Promise.resolve(postmasterState(cluster) === 'alive' ? undefined : true), 10_000, 10);
-  if (!dead) throw new Error(`the postmaster of ${cluster.pgData} (pid ${pid}) survived SIGKILL`);
+  const dead = await poll(() => Promise.resolve(alive() ? undefined : true), 10_000, 10);
+  if (!dead) throw new Error(`the postmaster of ${pgData} (pid ${pid}) survived SIGKILL`);
   return { pid, at };
 }
 

@@ -4,6 +4,7 @@
  */
 import { loadTopology, nodeCluster, type ReplicationContext } from '../replication/context.ts';
 import { failover, type FailoverResult } from '../replication/failover.ts';
+import type { ConnectionTarget } from '../postgres/connection.ts';
 import { formatBytes } from '../replication/lsn.ts';
 import { poll } from '../replication/probe.ts';
 import { measureLoad, type LoadFigures } from './measure.ts';
@@ -30,7 +31,7 @@ export function sleep(ms: number): Promise<void> {
  * created: `startProbe` starts one writer at the kill, to time the recovery of an idle cluster.
  */
 export async function runLoad(session: DrillSession, writers: number, durationSeconds: number): Promise<{ load: WriterLoad; startedAt: number; startProbe: () => void }> {
-  const load = new WriterLoad({ drillId: session.id, writers: Math.max(writers, 1), target: () => recordedPrimaryTarget(session.ctx), ackFile: session.ackFile });
+  const load = new WriterLoad({ drillId: session.id, writers: Math.max(writers, 1), target: () => session.scope.primary(), ackFile: session.ackFile });
   const startedAt = preciseNow();
   if (writers === 0) {
     return {
@@ -52,9 +53,9 @@ export async function runLoad(session: DrillSession, writers: number, durationSe
 }
 
 /** The failover itself, through TaskFlow's own failover command. Forced: the drill's premise is that the old primary is gone for good. */
-export async function failOverTo(session: DrillSession, to: string): Promise<FailoverResult> {
+export async function failOverTo(ctx: ReplicationContext, session: DrillSession, to: string): Promise<FailoverResult> {
   session.event(`failover to ${to} started ('taskflow cluster failover --to ${to} --force')`);
-  const result = await failover(session.ctx, { to, force: true });
+  const result = await failover(ctx, { to, force: true });
   const gap = result.gap?.known ? `; WAL ${to} never received: ${formatBytes(result.gap.missingBytes)} holding ${result.gap.missingCommits} committed transaction(s)` : '';
   session.event(`failover done: ${to} is the primary on timeline ${result.timeline ?? '?'} (the command's own work ${result.tookMs} ms)${gap}`);
   return result;
@@ -81,13 +82,17 @@ export async function awaitWritesAndMeasure(
   await load.stop();
   session.event(`writer load stopped: ${load.acks.length} writes acknowledged in all`);
   if (load.fileError) session.event(`${session.ackFile} is incomplete (${load.fileError}); the figures come from the writers' memory`);
-  const survivors = await survivingWrites(recordedPrimaryTarget(session.ctx).target, session.id);
+  const survivors = await survivingWrites(session.scope.primary().target, session.id);
   return measureLoad({ acks: load.acks, survivors, killAt, loadStartedAt: run.startedAt, newPrimary: to, writers: run.writers, failures: load.failures });
 }
 
 /** Waits until a rebuilt node has replayed every row of the drill; returns the count it has, or null when it did not within a minute. */
-export async function awaitRowsOn(ctx: ReplicationContext, node: string, drillId: string, expected: number): Promise<number | null> {
-  const target = nodeCluster(ctx, loadTopology(ctx), node).target();
+export function awaitRowsOn(ctx: ReplicationContext, node: string, drillId: string, expected: number): Promise<number | null> {
+  return awaitRowsAt(nodeCluster(ctx, loadTopology(ctx), node).target(), drillId, expected);
+}
+
+/** Waits until the node at `target` has replayed every row of the drill; the count it has, or null when it could not be read within a minute. */
+export async function awaitRowsAt(target: ConnectionTarget, drillId: string, expected: number): Promise<number | null> {
   let seen = -1;
   const ok = await poll(
     async () => {

@@ -7,15 +7,39 @@ import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import type { Logger } from 'pino';
 import { UserError } from '../../errors.ts';
 import { ControlDbAlerts } from '../alerts/alerts.ts';
 import { CONTROL_DB, ensureControlPlane } from '../control-plane.ts';
-import { clientConfig } from '../postgres/connection.ts';
+import { clientConfig, withAdminClient, type ConnectionTarget } from '../postgres/connection.ts';
 import type { LocalCluster } from '../postgres/local-cluster.ts';
 import { loadTopology, nodeCluster, type ReplicationContext } from '../replication/context.ts';
-import { withNodeClient } from '../replication/probe.ts';
 import { drillProcess, saveDrill, settleRunningDrills, type DrillKind, type DrillOutcome, type DrillRecord } from './store.ts';
-import { preciseNow } from './writers.ts';
+import { preciseNow, type WriteTarget } from './writers.ts';
+
+/**
+ * Where a drill runs: the managed cluster (replication.json names the primary) or a cluster an HA
+ * engine runs (Patroni names it). Every step that needs the primary asks `primary()` at that moment.
+ */
+export interface DrillScope {
+  log: Logger;
+  /** The data directory; `drills/` in it holds the files of acknowledged writes. */
+  root: string;
+  /** The primary now (or the last one known while there is none), as the administrator. */
+  primary(): WriteTarget;
+}
+
+/** The scope of the managed cluster: the primary is the node recorded as primary now (what `taskflow start` and every command use). */
+export function managedScope(ctx: ReplicationContext): DrillScope {
+  return {
+    log: ctx.log,
+    root: ctx.dir.root,
+    primary() {
+      const topology = loadTopology(ctx);
+      return { node: topology.primary, target: nodeCluster(ctx, topology, topology.primary).target() };
+    },
+  };
+}
 
 export interface DrillEvent {
   /** Epoch ms. */
@@ -24,7 +48,7 @@ export interface DrillEvent {
 }
 
 export interface DrillSession {
-  ctx: ReplicationContext;
+  scope: DrillScope;
   id: string;
   kind: DrillKind;
   startedAt: number;
@@ -39,14 +63,14 @@ export interface DrillSession {
 }
 
 /** The PostgreSQL system identifier of a node's cluster: the same on every node, and what backups are filed under. */
-export async function systemIdentifierOf(node: LocalCluster): Promise<string> {
-  return withNodeClient(node, async (c) => (await c.query<{ id: string }>('SELECT system_identifier::text AS id FROM pg_control_system()')).rows[0]?.id ?? 'unknown');
+export function systemIdentifierOf(node: LocalCluster | ConnectionTarget): Promise<string> {
+  const target = 'target' in node ? node.target() : node;
+  return withAdminClient(target, 'postgres', async (c) => (await c.query<{ id: string }>('SELECT system_identifier::text AS id FROM pg_control_system()')).rows[0]?.id ?? 'unknown');
 }
 
-/** Runs `fn` with a connection pool on the control database of the node recorded as primary now. */
-async function withControl<T>(ctx: ReplicationContext, fn: (pool: pg.Pool) => Promise<T>): Promise<T> {
-  const topology = loadTopology(ctx);
-  const pool = new pg.Pool({ ...clientConfig(nodeCluster(ctx, topology, topology.primary).target(), CONTROL_DB), max: 2, connectionTimeoutMillis: 5000 });
+/** Runs `fn` with a connection pool on the control database of the primary now. */
+async function withControl<T>(scope: DrillScope, fn: (pool: pg.Pool) => Promise<T>): Promise<T> {
+  const pool = new pg.Pool({ ...clientConfig(scope.primary().target, CONTROL_DB), max: 2, connectionTimeoutMillis: 5000 });
   pool.on('error', () => undefined);
   try {
     return await fn(pool);
@@ -55,9 +79,9 @@ async function withControl<T>(ctx: ReplicationContext, fn: (pool: pg.Pool) => Pr
   }
 }
 
-/** Runs `fn` on the control database of the recorded primary (for the production check before a drill). */
-export function readControl<T>(ctx: ReplicationContext, fn: (db: Pick<pg.Pool, 'query'>) => Promise<T>): Promise<T> {
-  return withControl(ctx, fn);
+/** Runs `fn` on the control database of the primary (for the production check before a drill). */
+export function readControl<T>(scope: DrillScope | ReplicationContext, fn: (db: Pick<pg.Pool, 'query'>) => Promise<T>): Promise<T> {
+  return withControl('primary' in scope ? scope : managedScope(scope), fn);
 }
 
 /**
@@ -65,28 +89,27 @@ export function readControl<T>(ctx: ReplicationContext, fn: (db: Pick<pg.Pool, '
  * another drill runs, and records this one as running.
  */
 export async function startDrill(
-  ctx: ReplicationContext,
-  spec: { kind: DrillKind; parameters: Record<string, unknown>; operator: string; progress?: (line: string) => void },
+  scope: DrillScope,
+  spec: { kind: DrillKind; parameters: Record<string, unknown>; operator: string; progress?: (line: string) => void; lockMaintenanceDatabases?: boolean },
 ): Promise<DrillSession> {
-  const topology = loadTopology(ctx);
-  const primary = nodeCluster(ctx, topology, topology.primary);
-  await ensureControlPlane({ target: primary.target(), log: ctx.log, lockMaintenanceDatabases: true });
+  const primary = scope.primary().target;
+  await ensureControlPlane({ target: primary, log: scope.log, lockMaintenanceDatabases: spec.lockMaintenanceDatabases ?? true });
   const cluster = await systemIdentifierOf(primary);
   const id = randomUUID();
   const startedAt = Date.now();
-  const parameters = { ...spec.parameters, ...drillProcess(), dataDir: ctx.dir.root };
-  await withControl(ctx, async (pool) => {
+  const parameters = { ...spec.parameters, ...drillProcess(), dataDir: scope.root };
+  await withControl(scope, async (pool) => {
     const { live, interrupted } = await settleRunningDrills(pool);
     if (live) throw new UserError(`refusing the drill: drill ${live.id} (${live.kind}, started ${live.startedAt}, pid ${String(live.parameters.pid)}) is still running`, 4);
-    for (const old of interrupted) ctx.log.warn({ drill: old }, 'an earlier drill did not finish; it is marked failed');
+    for (const old of interrupted) scope.log.warn({ drill: old }, 'an earlier drill did not finish; it is marked failed');
     await saveDrill(pool, { id, kind: spec.kind, startedAt: new Date(startedAt).toISOString(), finishedAt: null, outcome: 'running', cluster, parameters, figures: {}, reportMarkdown: '', operator: spec.operator });
   });
-  const dir = join(ctx.dir.root, 'drills');
+  const dir = join(scope.root, 'drills');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
   const events: DrillEvent[] = [];
   return {
-    ctx,
+    scope,
     id,
     kind: spec.kind,
     startedAt,
@@ -124,8 +147,8 @@ export async function finishDrill(
     reportMarkdown: result.reportMarkdown,
     operator: session.operator,
   };
-  await withControl(session.ctx, async (pool) => {
-    const alerts = new ControlDbAlerts(pool, session.ctx.log);
+  await withControl(session.scope, async (pool) => {
+    const alerts = new ControlDbAlerts(pool, session.scope.log);
     if (result.outcome === 'passed') await alerts.resolve(`drill.failed:${session.kind}`, `drill ${session.id} passed`);
     else {
       await alerts.raise({
@@ -161,7 +184,7 @@ export async function completeDrill(
     await finishDrill(session, result);
   } catch (err) {
     storeError = err instanceof Error ? err.message : String(err);
-    session.ctx.log.error({ drill: session.id, err: storeError }, 'the drill report could not be stored');
+    session.scope.log.error({ drill: session.id, err: storeError }, 'the drill report could not be stored');
   }
   return { id: session.id, kind: session.kind, outcome: result.outcome, figures: result.figures, reportMarkdown: result.reportMarkdown, storeError };
 }

@@ -26,7 +26,7 @@ import { awaitWritesAndMeasure, failOverTo, RECOVERY_TIMEOUT_MS, recordedPrimary
 import { assertDrillAllowed, assessCluster, assessPrimary } from './preflight.ts';
 import { leaveOnePrimary } from './recovery.ts';
 import { concludeSiteLoss, type Removed, type SiteLossResult } from './site-loss-report.ts';
-import { readControl, startDrill, systemIdentifierOf, type DrillReport, type DrillSession } from './session.ts';
+import { managedScope, readControl, startDrill, systemIdentifierOf, type DrillReport, type DrillSession } from './session.ts';
 import { awaitTenant, countRows, tenantRecovery, type TenantRecovery } from './tenant-check.ts';
 import { prepareDrillDatabase, preciseNow, type WriterLoad } from './writers.ts';
 
@@ -92,7 +92,7 @@ export async function runSiteLossDrill(ctx: ReplicationContext, options: SiteLos
   const p = await plan(ctx, options);
   const tenants = await readControl(ctx, (db) => listTenants(db));
   assertDrillAllowed(tenants.filter((t) => t.slug !== DEMO_SLUG).map((t) => t.slug), options.yesThisIsProduction);
-  const session = await startDrill(ctx, {
+  const session = await startDrill(managedScope(ctx), {
     kind: 'site-loss',
     operator: options.operator,
     progress: options.progress,
@@ -133,7 +133,7 @@ export async function runSiteLossDrill(ctx: ReplicationContext, options: SiteLos
       r.restored = await restoreOnto(ctx, session, p.source, p.to);
     } else {
       stage = 'failover';
-      r.failover = await failOverTo(session, p.to);
+      r.failover = await failOverTo(ctx, session, p.to);
     }
     stage = 'resume';
     r.figures = await awaitWritesAndMeasure(session, { ...run, writers: options.writers }, lostAt, p.to);

@@ -9,9 +9,8 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import pg from 'pg';
-import { clientConfig, escapeIdentifier, type ConnectionTarget } from '../postgres/connection.ts';
+import { clientConfig, escapeIdentifier, withAdminClient, type ConnectionTarget } from '../postgres/connection.ts';
 import type { LocalCluster } from '../postgres/local-cluster.ts';
-import { withNodeClient } from '../replication/probe.ts';
 
 /** The database drills write to; it holds nothing but drill rows. */
 export const DRILL_DATABASE = 'taskflow_drill';
@@ -46,15 +45,16 @@ export function preciseNow(): number {
  * Creates the drill database and its table if needed (as the administrator, on the primary) and,
  * unless `keepRows`, empties the table. A cluster restored from backups may predate them.
  */
-export async function prepareDrillDatabase(primary: LocalCluster, options: { keepRows?: boolean } = {}): Promise<void> {
-  await withNodeClient(primary, async (client) => {
+export async function prepareDrillDatabase(primary: LocalCluster | ConnectionTarget, options: { keepRows?: boolean } = {}): Promise<void> {
+  const target = 'target' in primary ? primary.target() : primary;
+  await withAdminClient(target, 'postgres', async (client) => {
     const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [DRILL_DATABASE]);
     if (exists.rowCount === 0) {
       await client.query(`CREATE DATABASE ${escapeIdentifier(DRILL_DATABASE)}`);
       await client.query(`REVOKE ALL ON DATABASE ${escapeIdentifier(DRILL_DATABASE)} FROM PUBLIC`);
     }
   });
-  const client = new pg.Client({ ...clientConfig(primary.target(), DRILL_DATABASE), connectionTimeoutMillis: 5000 });
+  const client = new pg.Client({ ...clientConfig(target, DRILL_DATABASE), connectionTimeoutMillis: 5000 });
   client.on('error', () => undefined);
   await client.connect();
   try {

@@ -16,6 +16,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { generate } from 'selfsigned';
@@ -25,8 +26,10 @@ import { scramVerifier, scramVerifierMatches } from './scram.ts';
 import { clientConfig, escapeIdentifier, escapeLiteral } from '../postgres/connection.ts';
 import type { LocalCluster } from '../postgres/local-cluster.ts';
 import { makeAuthority } from '../tls/certificates.ts';
+import { RemoteCluster } from './remote-cluster.ts';
 import type { ReplicationContext } from './context.ts';
 import { poll, withNodeClient } from './probe.ts';
+import type { NodeRecord, Topology } from './topology.ts';
 
 export const REPLICATION_ROLE = 'taskflow_replicator';
 
@@ -50,7 +53,26 @@ export interface ReplicationFiles {
 }
 
 export function replicationFiles(ctx: ReplicationContext): ReplicationFiles {
-  const dir = join(ctx.dir.root, 'postgres', 'replication');
+  return filesIn(join(ctx.dir.root, 'postgres', 'replication'));
+}
+
+/** The replication files as a node sees them: ours, or their copies beside a remote node's PGDATA (`<dir>.replication`). */
+export function nodeReplicationFiles(ctx: ReplicationContext, node: Pick<NodeRecord, 'remote'> | undefined): ReplicationFiles {
+  return node?.remote ? filesIn(`${node.remote.dataDir}.replication`) : replicationFiles(ctx);
+}
+
+/** The address a node serves replication at: its machine's, or loopback for a local node. */
+function nodeHost(node: NodeRecord | undefined): string {
+  return node?.remote?.host ?? '127.0.0.1';
+}
+
+/** The primary_conninfo of standby `name` streaming from node `upstream` of the topology. */
+export function standbyConninfo(ctx: ReplicationContext, topology: Topology, name: string, upstream: string): string {
+  const up = topology.nodes[upstream];
+  return upstreamConninfo(nodeReplicationFiles(ctx, topology.nodes[name]), up?.port ?? 0, name, nodeHost(up));
+}
+
+function filesIn(dir: string): ReplicationFiles {
   return {
     dir,
     caCert: join(dir, 'ca.crt'),
@@ -83,10 +105,13 @@ export function certificatesExpireAt(ctx: ReplicationContext): string | null {
   return dates.length === 0 ? null : new Date(Math.min(...dates)).toISOString();
 }
 
+const LOOPBACK_NAMES = [{ type: 2 as const, value: 'localhost' }, { type: 7 as const, ip: '127.0.0.1' }, { type: 7 as const, ip: '::1' }];
+
 async function makeLeaf(
   issuer: { cert: string; key: string },
   commonName: string,
   usage: 'server' | 'client',
+  altNames: ({ type: 2; value: string } | { type: 7; ip: string })[] = LOOPBACK_NAMES,
 ): Promise<{ cert: string; key: string }> {
   const pems = await generate([{ name: 'commonName', value: commonName }], {
     keyType: 'ec',
@@ -98,7 +123,7 @@ async function makeLeaf(
       { name: 'keyUsage', digitalSignature: true, critical: true },
       usage === 'server' ? { name: 'extKeyUsage', serverAuth: true } : { name: 'extKeyUsage', clientAuth: true },
       ...(usage === 'server'
-        ? [{ name: 'subjectAltName' as const, altNames: [{ type: 2 as const, value: 'localhost' }, { type: 7 as const, ip: '127.0.0.1' }, { type: 7 as const, ip: '::1' }] }]
+        ? [{ name: 'subjectAltName' as const, altNames }]
         : []),
     ],
     ca: issuer,
@@ -141,6 +166,17 @@ export async function ensureReplicationFiles(ctx: ReplicationContext, credential
   return files;
 }
 
+/**
+ * A server certificate of its own for a node on another machine, naming its address (and loopback),
+ * so that standbys connecting to it with verify-full accept it and no other node can pose as it.
+ */
+export async function nodeServerCertificate(ctx: ReplicationContext, host: string): Promise<{ cert: string; key: string }> {
+  const files = replicationFiles(ctx);
+  const ca = { cert: readFileSync(files.caCert, 'utf8'), key: readFileSync(join(ctx.dir.secretsDir, 'replication-ca.key'), 'utf8') };
+  const own = isIP(host) ? { type: 7 as const, ip: host } : { type: 2 as const, value: host };
+  return makeLeaf(ca, `taskflow-replication-${host}`, 'server', [own, ...LOOPBACK_NAMES.filter((n) => JSON.stringify(n) !== JSON.stringify(own))]);
+}
+
 /** pg_hba lines: the replicator streams over TLS from loopback with password and certificate; nothing else. */
 export function replicationHbaLines(): string[] {
   return [
@@ -158,6 +194,8 @@ export function replicationHbaLines(): string[] {
  */
 export async function ensureReplicationAccess(ctx: ReplicationContext, primary: LocalCluster, credentialVersion: number): Promise<ReplicationFiles> {
   const files = await ensureReplicationFiles(ctx, credentialVersion);
+  // A primary on another machine serves its own certificate, from the copies sent there.
+  const served = primary instanceof RemoteCluster ? nodeReplicationFiles(ctx, { remote: primary.remote }) : files;
   primary.writeHbaBlock('replication', replicationHbaLines());
   const password = replicationPassword(ctx.masterKey, credentialVersion);
   await withNodeClient(primary, async (client) => {
@@ -174,9 +212,9 @@ export async function ensureReplicationAccess(ctx: ReplicationContext, primary: 
     }
     for (const [name, value] of [
       ['ssl', 'on'],
-      ['ssl_cert_file', files.serverCert],
-      ['ssl_key_file', files.serverKey],
-      ['ssl_ca_file', files.caCert],
+      ['ssl_cert_file', served.serverCert],
+      ['ssl_key_file', served.serverKey],
+      ['ssl_ca_file', served.caCert],
       ['ssl_min_protocol_version', 'TLSv1.2'],
       // A standby whose upstream is gone retries every this often; a promotion requested during the
       // wait (PostgreSQL 15) waits it out, so the default 5 s would add up to 5 s to every failover.
@@ -212,10 +250,10 @@ function conninfoValue(value: string): string {
   return /^[A-Za-z0-9_./:-]+$/.test(value) ? value : `'${value.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
 }
 
-/** The connection string a standby named `name` uses to stream from the node on `upstreamPort`. */
-export function upstreamConninfo(files: ReplicationFiles, upstreamPort: number, name: string): string {
+/** The connection string a standby named `name` uses to stream from the node on `upstreamHost`:`upstreamPort`. */
+export function upstreamConninfo(files: ReplicationFiles, upstreamPort: number, name: string, upstreamHost = '127.0.0.1'): string {
   const parts: [string, string][] = [
-    ['host', '127.0.0.1'],
+    ['host', upstreamHost],
     ['port', String(upstreamPort)],
     ['user', REPLICATION_ROLE],
     ['passfile', files.passfile],

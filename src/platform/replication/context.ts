@@ -13,6 +13,7 @@ import { masterKeyFrom } from '../platform.ts';
 import { LocalCluster } from '../postgres/local-cluster.ts';
 import { findPgTools, resolveRunAs, type OsIdentity, type PgTools } from '../postgres/tools.ts';
 import type { NodeProbe } from './probe.ts';
+import { RemoteCluster } from './remote-cluster.ts';
 import { assertSinglePrimaryOf } from './split-brain.ts';
 import { nodeDataDir, readTopology, requireNode, type Topology } from './topology.ts';
 
@@ -63,9 +64,12 @@ export function loadTopology(ctx: ReplicationContext): Topology {
   return readTopology(ctx.dir, ctx.mainPort);
 }
 
-/** The local cluster of a recorded node. */
+/** The cluster of a recorded node: a local directory, or a RemoteCluster driven over SSH. */
 export function nodeCluster(ctx: ReplicationContext, topology: Topology, name: string): LocalCluster {
   const node = requireNode(topology, name);
+  if (node.remote) {
+    return new RemoteCluster({ port: node.port, tools: ctx.tools, runAs: ctx.runAs, superuserPassword: ctx.superuserPassword, maxSlotWalKeepSizeMb: ctx.config.replication.maxSlotWalKeepSizeMb }, node.remote);
+  }
   return clusterAt(ctx, nodeDataDir(ctx.dir, name), node.port);
 }
 
@@ -73,9 +77,9 @@ export function clusterAt(ctx: ReplicationContext, pgData: string, port: number)
   return new LocalCluster({ pgData, port, tools: ctx.tools, runAs: ctx.runAs, superuserPassword: ctx.superuserPassword, maxSlotWalKeepSizeMb: ctx.config.replication.maxSlotWalKeepSizeMb });
 }
 
-/** The site a node runs at (replication.nodes.<name>.site, else replication.defaultSite). */
-export function siteOf(config: Config, name: string): string {
-  return config.replication.nodes[name]?.site ?? config.replication.defaultSite;
+/** The site a node runs at (replication.nodes.<name>.site, else the site it was added with, else replication.defaultSite). */
+export function siteOf(config: Config, name: string, recorded?: string): string {
+  return config.replication.nodes[name]?.site ?? recorded ?? config.replication.defaultSite;
 }
 
 /** A PostgreSQL tool that is not among the ones every installation needs. */

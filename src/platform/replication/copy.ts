@@ -51,13 +51,13 @@ export async function dropSlot(upstream: LocalCluster, name: string): Promise<vo
 }
 
 /**
- * Writes what makes a stopped copy the standby `name` of the node on `upstreamPort`: its own
+ * Writes what makes a stopped copy the standby `name` of `upstream`: its own
  * port in taskflow.conf, standby.signal, primary_conninfo and primary_slot_name.
  */
-export function configureStandby(cluster: LocalCluster, files: ReplicationFiles, name: string, upstreamPort: number): void {
+export function configureStandby(cluster: LocalCluster, files: ReplicationFiles, name: string, upstream: LocalCluster): void {
   cluster.unfence();
   cluster.writeSettings();
-  cluster.writeStandbySettings({ primaryConninfo: upstreamConninfo(files, upstreamPort, name), slotName: slotName(name) });
+  cluster.writeStandbySettings({ primaryConninfo: upstreamConninfo(files, upstream.port, name, upstream.listenAddress), slotName: slotName(name) });
 }
 
 /**
@@ -76,7 +76,7 @@ export async function baseBackup(ctx: ReplicationContext, options: { upstream: L
       ctx.tools.path('pg_basebackup'),
       [
         '--pgdata', scratch,
-        '--dbname', upstreamConninfo(files, options.upstream.port, options.name),
+        '--dbname', upstreamConninfo(files, options.upstream.port, options.name, options.upstream.listenAddress),
         '--wal-method', 'stream',
         '--slot', slotName(options.name),
         '--checkpoint', 'fast',
@@ -85,7 +85,7 @@ export async function baseBackup(ctx: ReplicationContext, options: { upstream: L
       { runAs: ctx.runAs, env: { PGPASSFILE: files.passfile }, timeoutMs: 3_600_000 },
     );
     const copy = clusterAt(ctx, scratch, options.port);
-    configureStandby(copy, files, options.name, options.upstream.port);
+    configureStandby(copy, files, options.name, options.upstream);
     renameSync(scratch, options.pgData);
   } catch (err) {
     rmSync(scratch, { recursive: true, force: true });
@@ -108,7 +108,7 @@ export async function rewind(ctx: ReplicationContext, target: LocalCluster, upst
   try {
     const { stdout, stderr } = await runTool(
       extraTool(ctx, 'pg_rewind'),
-      ['--target-pgdata', target.pgData, '--source-server', `host=127.0.0.1 port=${upstream.port} user=${SUPERUSER} dbname=postgres connect_timeout=5`],
+      ['--target-pgdata', target.pgData, '--source-server', `host=${upstream.listenAddress} port=${upstream.port} user=${SUPERUSER} dbname=postgres connect_timeout=5`],
       { runAs: ctx.runAs, env: { PGPASSFILE: passfile }, timeoutMs: 3_600_000 },
     );
     return /no rewind required/.test(stdout + stderr) ? 'not-needed' : 'rewound';

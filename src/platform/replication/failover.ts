@@ -20,6 +20,7 @@ import { formatBytes, laterLsn } from './lsn.ts';
 import { postmasterState } from './processes.ts';
 import { poll, probeNode } from './probe.ts';
 import { promote, promotedTopology } from './promotion.ts';
+import { RemoteCluster } from './remote-cluster.ts';
 import { assertNoPendingChange, requireNode, withTopologyLock, writeTopology, type Topology } from './topology.ts';
 import { walGap, type WalGap } from './wal-gap.ts';
 
@@ -75,6 +76,7 @@ export async function failover(ctx: ReplicationContext, options: { to: string; f
       });
     }
     const measure = async (): Promise<WalGap> => {
+      if (oldPrimary instanceof RemoteCluster) return { known: false, reason: `the WAL of ${from} is on another machine (${oldPrimary.describe()}), where it is not read yet` };
       const p = await probeNode(nodeCluster(ctx, topology, to));
       const replayed = p.replayLsn ?? p.receiveLsn;
       const received = laterLsn(p.receiveLsn, p.replayLsn);
@@ -102,7 +104,7 @@ export async function failover(ctx: ReplicationContext, options: { to: string; f
       pending: { action: 'failover', from, to, startedAt: at },
       nodes: {
         ...topology.nodes,
-        [from]: { port: topology.nodes[from]?.port ?? 0, addedAt: topology.nodes[from]?.addedAt ?? at, role: 'fenced', fence: { at, reason: `failover to ${to}`, replacedBy: to } },
+        [from]: { ...topology.nodes[from], port: topology.nodes[from]?.port ?? 0, addedAt: topology.nodes[from]?.addedAt ?? at, role: 'fenced', fence: { at, reason: `failover to ${to}`, replacedBy: to } },
       },
     };
     writeTopology(ctx.dir, fenced);

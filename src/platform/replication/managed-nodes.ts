@@ -1,12 +1,14 @@
 /**
  * How the platform opens a managed cluster that has standbys: it uses the node recorded as primary
- * (which a failover or switchover may have moved off `main`), starts and stops the local standbys
- * with it, and refuses to run while another node also accepts writes.
+ * (which a failover or switchover may have moved off `main`), starts and stops the standbys with it
+ * (over SSH on other machines), and refuses to run while another node also accepts writes.
  */
 import type { Logger } from 'pino';
 import { UserError } from '../../errors.ts';
 import type { DataDir } from '../data-dir.ts';
 import { LocalCluster } from '../postgres/local-cluster.ts';
+import { RemoteCluster } from './remote-cluster.ts';
+import { describeRemote } from './remote-shell.ts';
 import { assertSinglePrimaryOf } from './split-brain.ts';
 import { hasTopology, nodeDataDir, readTopology, standbyNames, type Topology } from './topology.ts';
 
@@ -28,6 +30,12 @@ export function recordedPrimary(dir: DataDir, mainPort: number): RecordedPrimary
   }
   const node = topology.nodes[topology.primary];
   if (!node) throw new UserError(`the recorded primary ${topology.primary} is not among the nodes; restore replication.json from a backup`);
+  if (node.remote) {
+    throw new UserError(
+      `the primary ${topology.primary} runs on another machine (${describeRemote(node.remote)}); serving from a remote primary is not supported yet: move the primary role back with 'taskflow cluster switchover --to NODE' (a local node)`,
+      4,
+    );
+  }
   return { name: topology.primary, pgData: nodeDataDir(dir, topology.primary), port: node.port };
 }
 
@@ -37,8 +45,11 @@ export interface ManagedStandbys {
 }
 
 function clusterLike(primary: LocalCluster, dir: DataDir, topology: Topology, name: string): LocalCluster {
-  const port = topology.nodes[name]?.port ?? 0;
-  return new LocalCluster({ pgData: nodeDataDir(dir, name), port, tools: primary.tools, runAs: primary.runAs, superuserPassword: primary.target().password, maxSlotWalKeepSizeMb: primary.maxSlotWalKeepSizeMb });
+  const record = topology.nodes[name];
+  const options = { port: record?.port ?? 0, tools: primary.tools, runAs: primary.runAs, superuserPassword: primary.target().password, maxSlotWalKeepSizeMb: primary.maxSlotWalKeepSizeMb };
+  // A standby on another machine is started over SSH, like `cluster start` does.
+  if (record?.remote) return new RemoteCluster(options, record.remote);
+  return new LocalCluster({ ...options, pgData: nodeDataDir(dir, name) });
 }
 
 /**

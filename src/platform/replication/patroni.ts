@@ -128,3 +128,10 @@ export class PatroniLookup implements PrimaryLookup {
     return decideLeader(await Promise.all(this.#endpoints.map((e) => askPatroni(e, this.#timeoutMs))));
   }
 }
+
+/** The dynamic configuration (`GET /config`) of a Patroni cluster: ttl, loop_wait, synchronous_mode and the rest. */
+export async function patroniDynamicConfig(endpoint: string, timeoutMs: number): Promise<Record<string, unknown>> {
+  const body = await getJson(new URL('/config', endpoint), timeoutMs);
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error(`${endpoint}/config answered something other than an object`);
+  return body as Record<string, unknown>;
+}

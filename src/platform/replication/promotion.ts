@@ -1,7 +1,7 @@
 /** Promoting a standby to primary and pointing the other standbys at it: shared by failover and switchover. */
 import { UserError } from '../../errors.ts';
 import { escapeLiteral } from '../postgres/connection.ts';
-import { replicationFiles, upstreamConninfo } from './access.ts';
+import { standbyConninfo } from './access.ts';
 import { nodeCluster, type ReplicationContext } from './context.ts';
 import { ensureSlot } from './copy.ts';
 import { synchronousStandbyNames } from './mode.ts';
@@ -53,12 +53,11 @@ export async function promote(
     await client.query('CHECKPOINT');
     return at;
   });
-  const files = replicationFiles(ctx);
   for (const name of standbyNames(next)) {
     if (name === to) continue;
     await ensureSlot(target, name);
     const standby = nodeCluster(ctx, next, name);
-    const conninfo = upstreamConninfo(files, target.port, name);
+    const conninfo = standbyConninfo(ctx, next, name, to);
     if ((await probeNode(standby)).reachable) {
       // primary_conninfo and primary_slot_name take effect on reload: the WAL receiver reconnects.
       await withNodeClient(standby, async (client) => {

@@ -8,6 +8,7 @@ import { baseBackup, configureStandby, dropSlot, ensureSlot, keepLogs, rewind } 
 import { applySynchronousNames } from './mode.ts';
 import { awaitReaped } from './processes.ts';
 import { poll, primaryView, probeNode } from './probe.ts';
+import { RemoteCluster } from './remote-cluster.ts';
 import {
   assertNoPendingChange,
   assertNodeName,
@@ -139,6 +140,9 @@ export async function rejoin(
   options: { name: string; node: LocalCluster; primary: LocalCluster; fresh: boolean },
 ): Promise<{ method: 'rewind' | 'base-backup'; keptLogs: string | null }> {
   const { name, node, primary } = options;
+  if (node instanceof RemoteCluster) {
+    throw new UserError(`node ${name} is on another machine (${node.describe()}); rebuilding it there is not supported yet: remove it ('taskflow cluster standby remove ${name} --yes') and add it again`, 4);
+  }
   await awaitReaped(node);
   await node.stop('fast').catch(() => node.stop('immediate'));
   await ensureReplicationAccess(ctx, primary, topology.credentialVersion);
@@ -155,7 +159,7 @@ export async function rejoin(
   }
   await ensureSlot(primary, name);
   if (method === 'rewind') {
-    configureStandby(node, files, name, primary.port);
+    configureStandby(node, files, name, primary);
   } else {
     const aside = `${node.pgData}.replaced-${Date.now()}`;
     const hadData = existsSync(node.pgData);
@@ -194,7 +198,8 @@ export async function removeNode(ctx: ReplicationContext, name: string): Promise
       ctx.log.warn({ node: name }, `the primary is down: drop the slot ${name} on it later ('taskflow cluster status' shows it)`);
     }
     writeTopology(ctx.dir, next);
-    rmSync(node.pgData, { recursive: true, force: true });
+    if (node instanceof RemoteCluster) await node.removeData();
+    else rmSync(node.pgData, { recursive: true, force: true });
     ctx.log.info({ node: name }, 'node removed');
   });
 }

@@ -9,6 +9,7 @@ import { allClusters, loadTopology, siteOf, type ReplicationContext } from './co
 import { lsnGap } from './lsn.ts';
 import { synchronousStandbyNames } from './mode.ts';
 import { primaryView, probeNode, type NodeProbe, type PrimaryView } from './probe.ts';
+import { describeRemote } from './remote-shell.ts';
 import { splitBrainProblem } from './split-brain.ts';
 import { slotName, type Fence, type NodeRole, type ReplicationMode, type RoleChange, type RoleChangeRecord, type Topology } from './topology.ts';
 
@@ -27,6 +28,8 @@ export interface NodeStatus {
   /** What the node says it is: primary (accepts writes), standby (in recovery), or down. */
   actual: 'primary' | 'standby' | 'down';
   site: string;
+  /** A node on another machine: the SSH target TaskFlow reaches it through (`postgres@db2:22`). */
+  remote?: string;
   port: number;
   pgData: string;
   error: string | null;
@@ -89,7 +92,8 @@ export async function clusterStatus(ctx: ReplicationContext): Promise<ClusterSta
         name,
         role: node.role,
         actual: !probe?.reachable ? 'down' : probe.inRecovery ? 'standby' : 'primary',
-        site: siteOf(ctx.config, name),
+        site: siteOf(ctx.config, name, node.site),
+        ...(node.remote ? { remote: describeRemote(node.remote) } : {}),
         port: node.port,
         pgData: clusters.get(name)?.pgData ?? '',
         error: probe?.reachable ? null : (probe?.error ?? null),

@@ -89,7 +89,7 @@ export async function switchover(ctx: ReplicationContext, options: { to?: string
     const fenced: Topology = {
       ...topology,
       pending: { action: 'switchover', from, to, startedAt: at },
-      nodes: { ...topology.nodes, [from]: { port: topology.nodes[from]?.port ?? 0, addedAt: topology.nodes[from]?.addedAt ?? at, role: 'fenced', fence: { at, reason: `switchover to ${to}`, replacedBy: to } } },
+      nodes: { ...topology.nodes, [from]: { ...topology.nodes[from], port: topology.nodes[from]?.port ?? 0, addedAt: topology.nodes[from]?.addedAt ?? at, role: 'fenced', fence: { at, reason: `switchover to ${to}`, replacedBy: to } } },
     };
     writeTopology(ctx.dir, fenced);
     const stopAt = performance.now();

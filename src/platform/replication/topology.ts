@@ -8,6 +8,7 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { UserError } from '../../errors.ts';
 import { readState, type DataDir } from '../data-dir.ts';
+import type { RemoteNode } from './remote-shell.ts';
 
 /** The node the first start made. */
 export const FIRST_NODE = 'main';
@@ -33,6 +34,10 @@ export interface NodeRecord {
   upstream?: string;
   addedAt: string;
   fence?: Fence;
+  /** A node on another machine, reached over SSH (absent: a directory under `<dataDir>/postgres`). */
+  remote?: RemoteNode;
+  /** The node's site when it was given on the command line (else configuration says). */
+  site?: string;
 }
 
 /** A failover or switchover that started and has not finished; the same command finishes it. */

@@ -1,52 +1,24 @@
-/** What a pg_basebackup archive says about itself: its backup_label and its backup_manifest. */
-
+/**
+ * What a base backup says about itself, as pg_basebackup --verbose reports it (the backup_label
+ * and backup_manifest are inside the archive, which pg_basebackup compresses itself).
+ */
 export interface BaseBackupFacts {
   timeline: number;
   startLsn: string;
   stopLsn: string;
-  checkpointLsn: string | null;
-  /** START TIME of the label, as PostgreSQL wrote it. */
-  labelStartTime: string | null;
-  manifest: {
-    /** The manifest's own SHA-256 (its Manifest-Checksum). */
-    checksum: string;
-    files: number;
-    bytes: number;
-  };
 }
 
-interface ManifestJson {
-  Files?: { Size?: number }[];
-  'WAL-Ranges'?: { Timeline?: number; 'Start-LSN'?: string; 'End-LSN'?: string }[];
-  'Manifest-Checksum'?: string;
-}
+const START = /^pg_basebackup: write-ahead log start point: ([0-9A-F]+\/[0-9A-F]+) on timeline (\d+)$/;
+const END = /^pg_basebackup: write-ahead log end point: ([0-9A-F]+\/[0-9A-F]+)$/;
 
-/** Reads the facts from the two files; throws naming what is missing. */
-export function baseBackupFacts(label: Buffer | undefined, manifest: Buffer | undefined): BaseBackupFacts {
-  if (!manifest) throw new Error('the pg_basebackup archive has no backup_manifest');
-  let parsed: ManifestJson;
-  try {
-    parsed = JSON.parse(manifest.toString('utf8')) as ManifestJson;
-  } catch (err) {
-    throw new Error(`the backup_manifest is not JSON: ${(err as Error).message}`, { cause: err });
+/** The facts pg_basebackup --verbose reports on stderr (in the C locale); throws naming what is missing. */
+export function verboseFacts(lines: string[]): BaseBackupFacts {
+  let start: RegExpExecArray | null = null;
+  let end: RegExpExecArray | null = null;
+  for (const line of lines) {
+    start ??= START.exec(line.trim());
+    end ??= END.exec(line.trim());
   }
-  const ranges = parsed['WAL-Ranges'] ?? [];
-  const first = ranges[0];
-  const last = ranges[ranges.length - 1];
-  if (!first?.['Start-LSN'] || !last?.['End-LSN'] || last.Timeline === undefined) throw new Error('the backup_manifest has no WAL range');
-  const labelLines = (label?.toString('utf8') ?? '').split('\n');
-  const field = (name: string) => labelLines.find((l) => l.startsWith(`${name}: `))?.slice(name.length + 2).trim() ?? null;
-  const files = parsed.Files ?? [];
-  return {
-    timeline: last.Timeline,
-    startLsn: first['Start-LSN'],
-    stopLsn: last['End-LSN'],
-    checkpointLsn: field('CHECKPOINT LOCATION'),
-    labelStartTime: field('START TIME'),
-    manifest: {
-      checksum: parsed['Manifest-Checksum'] ?? '',
-      files: files.length,
-      bytes: files.reduce((sum, f) => sum + (f.Size ?? 0), 0),
-    },
-  };
+  if (!start?.[1] || !start[2] || !end?.[1]) throw new Error("pg_basebackup did not report the backup's start and end WAL positions (--verbose)");
+  return { timeline: Number(start[2]), startLsn: start[1], stopLsn: end[1] };
 }

@@ -1,13 +1,14 @@
 /**
  * Cluster snapshots: `pg_basebackup` of the managed cluster's primary as one tar stream (with the
- * WAL it needs, `-X fetch`, so a snapshot restores on its own), through the pipeline (zstd → age →
- * SHA-256) to the primary repository as `snapshots/<system id>/<time>.tar`, never held in memory
- * or staged on disk. The manifest beside it carries what a restore needs without the catalog
- * (system identifier, timeline, start and stop LSN, stop time, WAL segment size); the catalog
- * also gets the backup_manifest's checksum and per-table row counts at one WAL position just after
- * the backup (row-counts.ts), which `backup verify --restore` reproduces. Then copies go to every
- * secondary repository.
+ * WAL it needs, `-X fetch`, so a snapshot restores on its own, and its backup_manifest), compressed
+ * with zstd by pg_basebackup itself, through the rest of the pipeline (age → SHA-256) to the
+ * primary repository as `snapshots/<system id>/<time>.tar`, never held in memory or staged on
+ * disk. The manifest beside it carries what a restore needs without the catalog (system
+ * identifier, timeline, start and stop LSN, stop time, WAL segment size); the catalog also gets
+ * per-table row counts at one WAL position just after the backup (row-counts.ts), which
+ * `backup verify --restore` reproduces. Then copies go to every secondary repository.
  */
+import { availableParallelism } from 'node:os';
 import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import { UserError } from '../../../errors.ts';
 import { CONTROL_DB } from '../../control-plane.ts';
@@ -21,9 +22,8 @@ import { errorText, keysClearedByWrite, reportFailure, resolveAlerts } from '../
 import { writeBackupObject } from '../pipeline.ts';
 import { beginLockedObject, sweepAbandonedObjects } from '../run-lock.ts';
 import { clusterIdentifier, requireBackups, withBackupTarget, type BackupPlatform, type BackupTarget } from '../service.ts';
-import { baseBackupFacts, type BaseBackupFacts } from './basebackup-facts.ts';
+import { verboseFacts, type BaseBackupFacts } from './basebackup-facts.ts';
 import { countRowsAtOnePosition, type RowCounts } from './row-counts.ts';
-import { TarTap } from './tar-tap.ts';
 import { startToolStream } from './tool-stream.ts';
 import { ensureWalArchiving } from './wal-archive.ts';
 import { snapshotObjectName } from './wal-names.ts';
@@ -33,7 +33,7 @@ export type SnapshotPlatform = BackupPlatform & Pick<Platform, 'cluster' | 'mast
 export interface SnapshotOptions {
   target?: BackupTarget;
   now?: () => Date;
-  /** Plain bytes read from pg_basebackup so far, every ~200 ms and at the end. */
+  /** Plain bytes pg_basebackup reports having sent so far (its --progress, about once a second). */
   onProgress?: (bytes: number) => void;
   /** pg_basebackup --max-rate (`32M`, `500k`): caps the read rate on the primary. */
   maxRate?: string;
@@ -49,31 +49,6 @@ export interface SnapshotDetails extends BaseBackupFacts {
   pgVersion: string;
   rowCounts: RowCounts | null;
   rowCountsError?: string;
-}
-
-/** Reports the bytes passing through at most every `intervalMs`, and once at the end; `atEnd` runs as the stream ends. */
-function meter(report: ((bytes: number) => void) | undefined, atEnd: () => void, intervalMs = 200): Transform {
-  let bytes = 0;
-  let last = 0;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      bytes += chunk.length;
-      if (report && Date.now() - last >= intervalMs) {
-        last = Date.now();
-        report(bytes);
-      }
-      callback(null, chunk);
-    },
-    flush(callback) {
-      try {
-        report?.(bytes);
-        atEnd();
-        callback();
-      } catch (err) {
-        callback(err as Error);
-      }
-    },
-  });
 }
 
 async function clusterFacts(platform: SnapshotPlatform): Promise<{ systemIdentifier: string; walSegmentSize: number; pgVersion: string }> {
@@ -152,39 +127,73 @@ export async function takeSnapshot(platform: SnapshotPlatform, options: Snapshot
   });
 }
 
-/** Streams pg_basebackup through the pipeline; returns the manifest and the facts read on the way. */
+/**
+ * pg_basebackup's arguments for a snapshot: one tar archive to stdout, with the WAL it needs, the
+ * backup_manifest inside, compressed by pg_basebackup itself (zstd with a worker thread per core:
+ * C on every core, where the same work in this process would cost several times the CPU), and the
+ * start and end WAL positions reported on stderr.
+ */
+export function snapshotArgs(options: { level: number; progress: boolean; maxRate?: string | undefined }): string[] {
+  const workers = Math.max(1, availableParallelism());
+  return [
+    '--pgdata', '-', '--format', 'tar', '--wal-method', 'fetch', '--checkpoint', 'fast',
+    '--compress', `client-zstd:level=${options.level},workers=${workers}`, '--verbose',
+    ...(options.progress ? ['--progress'] : []),
+    ...(options.maxRate ? ['--max-rate', options.maxRate] : []),
+  ];
+}
+
+/** `12345/67890 kB (18%), 0/1 tablespace`: pg_basebackup's progress, in plain bytes. */
+function progressBytes(line: string): number | null {
+  const match = /^\s*(\d+)\/\d+ kB/.exec(line);
+  return match?.[1] ? Number(match[1]) * 1024 : null;
+}
+
+/** Streams pg_basebackup's compressed archive through the pipeline; returns the manifest and the facts it reported. */
 async function writeSnapshot(
   platform: SnapshotPlatform,
   target: BackupTarget,
   props: { name: string; facts: Awaited<ReturnType<typeof clusterFacts>>; options: SnapshotOptions; now: () => Date },
 ) {
   const { facts, options } = props;
-  const tap = new TarTap({ capture: ['backup_label', 'backup_manifest'] });
   const found: { details?: Omit<SnapshotDetails, 'rowCounts'> } = {};
+  const reported: string[] = [];
   // Filled in as the stream ends, before the pipeline writes the manifest that carries it.
-  const source: SourceDetails = { format: 'pg_basebackup tar (-Ft -X fetch)', systemIdentifier: facts.systemIdentifier, walSegmentSize: facts.walSegmentSize, pgVersion: facts.pgVersion };
-  const atEnd = () => {
-    const read = baseBackupFacts(tap.captured.get('backup_label'), tap.captured.get('backup_manifest'));
-    const stopTime = props.now().toISOString();
-    found.details = { ...read, repository: target.primary.name, systemIdentifier: facts.systemIdentifier, stopTime, walSegmentSize: facts.walSegmentSize, pgVersion: facts.pgVersion };
-    Object.assign(source, { timeline: read.timeline, startLsn: read.startLsn, stopLsn: read.stopLsn, stopTime, backupManifestChecksum: read.manifest.checksum });
-  };
+  const source: SourceDetails = { format: 'pg_basebackup tar (-Ft -X fetch), zstd by pg_basebackup', systemIdentifier: facts.systemIdentifier, walSegmentSize: facts.walSegmentSize, pgVersion: facts.pgVersion };
   const admin = platform.target;
   const basebackup = startToolStream({
     file: platform.tools.path('pg_basebackup'),
     args: [
-      '--host', admin.host, '--port', String(admin.port), '--username', admin.user, '--no-password',
-      '--pgdata', '-', '--format', 'tar', '--wal-method', 'fetch', '--checkpoint', 'fast',
-      '--label', `taskflow ${props.name}`,
-      ...(options.maxRate ? ['--max-rate', options.maxRate] : []),
+      '--host', admin.host, '--port', String(admin.port), '--username', admin.user, '--no-password', '--label', `taskflow ${props.name}`,
+      ...snapshotArgs({ level: target.compressionLevel, progress: options.onProgress !== undefined, maxRate: options.maxRate }),
     ],
     target: admin,
     secretsDir: platform.dir.secretsDir,
     appName: 'taskflow-snapshot',
+    onStderrLine: (line) => {
+      const bytes = progressBytes(line);
+      if (bytes !== null) options.onProgress?.(bytes);
+      else if (reported.length < 100) reported.push(line);
+    },
     ...(options.signal ? { signal: options.signal } : {}),
   });
+  // The facts come on stderr, complete once the tool exited, which is when its stdout ends.
+  const atEnd = new Transform({
+    transform: (chunk: Buffer, _encoding, callback: TransformCallback) => { callback(null, chunk); },
+    flush: (callback) => {
+      try {
+        const read = verboseFacts(reported);
+        const stopTime = props.now().toISOString();
+        found.details = { ...read, repository: target.primary.name, systemIdentifier: facts.systemIdentifier, stopTime, walSegmentSize: facts.walSegmentSize, pgVersion: facts.pgVersion };
+        Object.assign(source, { timeline: read.timeline, startLsn: read.startLsn, stopLsn: read.stopLsn, stopTime });
+        callback();
+      } catch (err) {
+        callback(err as Error);
+      }
+    },
+  });
   // pipeline, not pipe: a failing pg_basebackup fails what the repository reads, and a failing write stops it.
-  const stream = pipeline(basebackup, tap, meter(options.onProgress, atEnd), () => undefined);
+  const stream = pipeline(basebackup, atEnd, () => undefined);
   const manifest = await writeBackupObject({
     repository: target.primary,
     name: props.name,
@@ -192,6 +201,7 @@ async function writeSnapshot(
     source: stream,
     recipients: target.recipients,
     compressionLevel: target.compressionLevel,
+    precompressed: true,
     sourceDetails: source,
     now: props.now,
   });

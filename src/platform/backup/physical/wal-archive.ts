@@ -9,6 +9,9 @@
  * The archiver runs as the PostgreSQL OS user with a login role of its own that may only touch the
  * backup catalog and alerts: `taskflow_wal_archiver`, its password derived from the master key and
  * kept in a 0600 file of that user (`<data dir>/postgres/wal-archive/`), never on a command line.
+ * The primary repository's secrets (an SFTP key, S3 access keys) are copied there the same way on
+ * every install, so rotated credentials reach the archiver with the next snapshot or
+ * `wal status --install`, and never appear in postgresql.auto.conf or the archive_command.
  */
 import { chownSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +23,7 @@ import { scramVerifier } from '../../tenants/credentials.ts';
 import { backupsConfigured, type RepositoryConfig } from '../config.ts';
 import { BackupError } from '../errors.ts';
 import { failedKey } from '../outcomes.ts';
-import { ARCHIVE_SETTINGS_FORMAT, makeOwnedDir, repositoryForOsUser, walShellCommand, writeOwnedFile, type ArchiveSettings } from './wal-settings.ts';
+import { ARCHIVE_SETTINGS_FORMAT, makeOwnedDir, removeUnusedSecretCopies, repositoryForOsUser, walShellCommand, writeOwnedFile, type ArchiveSettings } from './wal-settings.ts';
 import { DEFAULT_WAL_SEGMENT_SIZE, parseWalFileName, segmentNumberOf } from './wal-names.ts';
 
 export const ARCHIVER_ROLE = 'taskflow_wal_archiver';
@@ -38,7 +41,7 @@ export interface WalArchivingState {
   changed: boolean;
 }
 
-/** `<data dir>/postgres/wal-archive`: the archiver's settings, password and (SFTP) key, owned by the PostgreSQL OS user. */
+/** `<data dir>/postgres/wal-archive`: the archiver's settings, password and repository secrets (SFTP key, S3 credentials), owned by the PostgreSQL OS user. */
 export function walArchiveDir(platform: Pick<Platform, 'dir'>): string {
   return join(platform.dir.root, 'postgres', 'wal-archive');
 }
@@ -61,7 +64,9 @@ function archiverRepository(platform: ArchivingPlatform, repository: RepositoryC
     mkdirSync(walDir, { recursive: true, mode: 0o750 });
     chownSync(walDir, runAs.uid, runAs.gid);
   }
-  return repositoryForOsUser(repository, dir, runAs);
+  const forArchiver = repositoryForOsUser(repository, dir, runAs, { unattended: true });
+  removeUnusedSecretCopies(dir, forArchiver);
+  return forArchiver;
 }
 
 /** Creates or refreshes the archiver's login role and its grants (catalog and alerts only). */
@@ -131,7 +136,16 @@ export async function ensureWalArchiving(platform: ArchivingPlatform): Promise<W
       await admin.query(`ALTER SYSTEM SET archive_timeout = ${timeoutSeconds}`);
       change = true;
     }
-    if (change) await admin.query('SELECT pg_reload_conf()');
+    if (change) {
+      await admin.query('SELECT pg_reload_conf()');
+      // The reload is a signal every process handles on its own: wait (briefly) until it took, so
+      // what runs next (a status check, a snapshot) sees the new command.
+      for (let tries = 0; tries < 50; tries++) {
+        const now = await admin.query<{ setting: string }>(`SELECT setting FROM pg_settings WHERE name = 'archive_command'`);
+        if (now.rows[0]?.setting === archiveCommand) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
     return change;
   });
   if (changed) platform.log.info({ timeoutSeconds }, 'WAL archiving installed');

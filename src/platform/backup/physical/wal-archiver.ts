@@ -83,7 +83,7 @@ export async function archiveWalFile(props: ArchiveProps): Promise<ArchiveResult
         throw new Error(`${name} is already archived in repository ${repository.name} with different contents; refusing to overwrite it (is another cluster with system identifier ${systemIdentifier} archiving there?)`);
       }
       await recordArchived(control, { name, systemIdentifier, timeline: walFile.timeline, manifest: existing, repository: repository.name, walEndAt, rawSha256 });
-      return { outcome: 'already-archived', object: name, bytes: existing.sizes.raw };
+      return { outcome: 'already-archived', object: name, bytes: existing.sizes.raw ?? 0 };
     }
     await clearEarlierAttempt(control, target, name);
     const running = await beginLockedObject({ target }, { kind: 'wal', name, cluster: systemIdentifier, timeline: walFile.timeline, details: { file: props.file, repository: repository.name } });
@@ -106,7 +106,7 @@ export async function archiveWalFile(props: ArchiveProps): Promise<ArchiveResult
         throw err;
       }
       await resolveAlerts({ alerts, log }, keysClearedByWrite({ kind: 'wal', repository: repository.name }), `WAL file ${props.file} archived`);
-      return { outcome: 'archived', object: name, bytes: manifest.sizes.raw };
+      return { outcome: 'archived', object: name, bytes: manifest.sizes.raw ?? 0 };
     } catch (err) {
       await failObject(control, running.id, err instanceof Error ? err.message : String(err)).catch(() => undefined);
       throw err;

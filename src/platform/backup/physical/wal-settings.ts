@@ -5,11 +5,14 @@
  * user and readable by nobody else. Secrets never go on the command line: the catalog password and
  * the age identity are files named in the settings.
  */
-import { chownSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chownSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { OsIdentity } from '../../postgres/tools.ts';
 import type { RepositoryConfig } from '../config.ts';
+import { BackupError } from '../errors.ts';
+import { credentialsFileText, repositoryCredentials, SESSION_TOKEN_ENV } from '../s3-credentials.ts';
 
 export const ARCHIVE_SETTINGS_FORMAT = 'taskflow-wal-archive/v1';
 export const FETCH_SETTINGS_FORMAT = 'taskflow-wal-fetch/v1';
@@ -57,10 +60,17 @@ export function readSettings<T extends { format: string }>(file: string, format:
 
 /** Writes a file atomically with `mode`, owned by `owner` (the PostgreSQL OS user) when given. */
 export function writeOwnedFile(path: string, content: string, owner: OsIdentity | null, mode = 0o600): void {
-  const temp = join(dirname(path), `.${path.slice(dirname(path).length + 1)}.tmp`);
-  writeFileSync(temp, content, { mode });
-  if (owner) chownSync(temp, owner.uid, owner.gid);
-  renameSync(temp, path);
+  // A temp file of this writer alone, created new ('wx'), so it has `mode` from the first byte (an
+  // existing file would keep its own) and two installs at once cannot write into each other's.
+  const temp = join(dirname(path), `.${path.slice(dirname(path).length + 1)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    writeFileSync(temp, content, { mode, flag: 'wx' });
+    if (owner) chownSync(temp, owner.uid, owner.gid);
+    renameSync(temp, path);
+  } catch (err) {
+    rmSync(temp, { force: true });
+    throw err;
+  }
 }
 
 /** Makes a directory (0700 unless told) owned by `owner`. */
@@ -69,18 +79,53 @@ export function makeOwnedDir(path: string, owner: OsIdentity | null, mode = 0o70
   if (owner) chownSync(path, owner.uid, owner.gid);
 }
 
+/** The suffixes of the secret copies repositoryForOsUser writes. */
+const SECRET_COPY_SUFFIXES = ['.sftp_identity', '.known_hosts', '.s3_credentials'];
+
 /**
- * A repository's configuration as a process of the PostgreSQL OS user can use it: an SFTP key must
- * be readable by that user and by nobody else, so a copy owned by it goes into `dir` (with the
- * known_hosts file); other repositories are used as configured.
+ * A repository's configuration as a process of the PostgreSQL OS user can use it, which has neither
+ * TaskFlow's environment nor (necessarily) the right to read its files. An SFTP key must be readable
+ * by that user and by nobody else, so a copy owned by it goes into `dir` (with the known_hosts file);
+ * an S3 repository's credentials (from its credentialsFile or the AWS_* environment of this process)
+ * are copied the same way into `dir/<name>.s3_credentials` and the copy is named as its
+ * credentialsFile, so no secret is ever in a settings file or on a command line. A filesystem
+ * repository is used as configured.
+ *
+ * `unattended` (the archive, which signs for as long as it runs): temporary credentials with an
+ * AWS session token are refused, because the copy would stop working when they expire.
  */
-export function repositoryForOsUser(repository: RepositoryConfig, dir: string, owner: OsIdentity | null): RepositoryConfig {
+export function repositoryForOsUser(repository: RepositoryConfig, dir: string, owner: OsIdentity | null, options: { unattended?: boolean; env?: NodeJS.ProcessEnv } = {}): RepositoryConfig {
+  if (repository.kind === 's3') {
+    const credentials = repositoryCredentials(repository, options.env);
+    if (options.unattended && credentials.sessionToken !== undefined) {
+      throw new BackupError(
+        'repository-denied',
+        `repository ${repository.name}: its credentials are temporary (they have a session token${repository.credentialsFile ? '' : ` from ${SESSION_TOKEN_ENV}`}); ` +
+          'the WAL archive signs with a copy of them for as long as it runs and would fail once they expire: give the repository long-lived access keys',
+      );
+    }
+    const credentialsFile = join(dir, `${repository.name}.s3_credentials`);
+    writeOwnedFile(credentialsFile, credentialsFileText(credentials, repository.name), owner);
+    return { ...repository, credentialsFile };
+  }
   if (repository.kind !== 'sftp' || !repository.identityFile || !repository.knownHostsFile) return repository;
   const identityFile = join(dir, `${repository.name}.sftp_identity`);
   const knownHostsFile = join(dir, `${repository.name}.known_hosts`);
   writeOwnedFile(identityFile, readFileSync(repository.identityFile, 'utf8'), owner);
   writeOwnedFile(knownHostsFile, readFileSync(repository.knownHostsFile, 'utf8'), owner);
   return { ...repository, identityFile, knownHostsFile };
+}
+
+/**
+ * Removes the secret copies in `dir` that `repository` (as returned by repositoryForOsUser) does not
+ * use, so the PostgreSQL OS user keeps no credentials of a repository that is no longer the primary.
+ */
+export function removeUnusedSecretCopies(dir: string, repository: RepositoryConfig): void {
+  const used = new Set([repository.identityFile, repository.knownHostsFile, repository.credentialsFile].filter((f) => f !== undefined));
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (SECRET_COPY_SUFFIXES.some((suffix) => name.endsWith(suffix)) && !used.has(path)) rmSync(path, { force: true });
+  }
 }
 
 /** One shell word, single-quoted; `%` doubled, because PostgreSQL expands %p/%f/%% in these commands first. */
