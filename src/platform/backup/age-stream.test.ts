@@ -65,8 +65,8 @@ function payloadStart(sealed: Buffer): number {
 
 /** A run of chunks larger than any single write of the tests' pieces. */
 const BATCH = 32;
-/** Sizes around the chunk boundaries and the pieces' sizes. */
-const SIZES = [0, 1, CHUNK_BYTES - 1, CHUNK_BYTES, CHUNK_BYTES + 1, 3 * CHUNK_BYTES + 12_345, BATCH * CHUNK_BYTES, BATCH * CHUNK_BYTES + 1, (2 * BATCH + 8) * CHUNK_BYTES + 7];
+/** Sizes around the chunk and batch boundaries, the last one past the batches sealed on the stream's thread (into the pool). */
+const SIZES = [0, 1, CHUNK_BYTES - 1, CHUNK_BYTES, CHUNK_BYTES + 1, 3 * CHUNK_BYTES + 12_345, BATCH * CHUNK_BYTES, BATCH * CHUNK_BYTES + 1, (2 * BATCH + 8) * CHUNK_BYTES + 7, 130 * CHUNK_BYTES + 99];
 
 test('round trip at every chunk boundary, the empty payload included', async () => {
     for (const size of SIZES) {

@@ -40,6 +40,8 @@ export class ZstdFramesDecompress extends Transform {
   #held = false;
   /** Set while the current frame is too large to hold and is decompressed as it arrives. */
   #streaming: ZstdDecompress | null = null;
+  /** What the streaming decompressor failed with, thrown at the next step. */
+  #streamFailure: Error | null = null;
   readonly #frames = new OrderedResults<Buffer>((output) => {
     if (!this.destroyed && output.length > 0) this.push(output);
   });
@@ -52,6 +54,7 @@ export class ZstdFramesDecompress extends Transform {
 
   override _flush(callback: TransformCallback): void {
     const finish = async (): Promise<void> => {
+      if (this.#streamFailure) throw this.#streamFailure;
       if (this.#base + this.#partsBytes > 0) throw corrupt('the stream ends inside a frame (truncated)');
       await this.#frames.drainTo(0);
     };
@@ -61,6 +64,7 @@ export class ZstdFramesDecompress extends Transform {
   }
 
   async #take(data: Buffer): Promise<void> {
+    if (this.#streamFailure) throw this.#streamFailure;
     this.#parts.push(data);
     this.#partsBytes += data.length;
     for (;;) {
@@ -75,6 +79,9 @@ export class ZstdFramesDecompress extends Transform {
       await this.#frames.drainTo(0);
       this.#streaming = createZstdDecompress({ chunkSize: OUTPUT_CHUNK_BYTES });
       this.#streaming.on('data', (chunk: Buffer) => this.push(chunk));
+      this.#streaming.on('error', (err: Error) => {
+        this.#streamFailure = corrupt(err.message);
+      });
     }
     if (this.#streaming || this.#skippable) await this.#handOn(Math.min(here, this.#end ?? this.#scanAt));
   }
@@ -145,7 +152,8 @@ export class ZstdFramesDecompress extends Transform {
       const part = this.#parts[0] as Buffer;
       const take = Math.min(part.length, upTo - this.#base);
       const streaming = this.#streaming;
-      if (streaming && !streaming.write(part.subarray(0, take))) await once(streaming, 'drain');
+      if (streaming && !streaming.write(part.subarray(0, take))) await once(streaming, 'drain').catch(() => undefined);
+      if (this.#streamFailure) throw this.#streamFailure;
       if (take === part.length) this.#parts.shift();
       else this.#parts[0] = part.subarray(take);
       this.#partsBytes -= take;
@@ -161,7 +169,8 @@ export class ZstdFramesDecompress extends Transform {
       if (streaming) {
         const ended = once(streaming, 'end');
         streaming.end();
-        await ended;
+        await ended.catch(() => undefined);
+        if (this.#streamFailure) throw this.#streamFailure;
       }
     } else {
       const all = this.#parts.length === 1 ? (this.#parts[0] as Buffer) : Buffer.concat(this.#parts, this.#partsBytes);

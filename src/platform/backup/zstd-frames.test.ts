@@ -86,4 +86,8 @@ test('a stream of one large frame without a size (as written before frames) deco
   const fed: Buffer[] = [];
   for (let at = 0; at < input.length; at += 65_536) fed.push(input.subarray(at, at + 65_536));
   assert.deepEqual(await through(fed, createZstdFramesDecompress()), Buffer.concat([whole, Buffer.from('tail')]));
+  // Corrupted inside that large frame: an error, not a crash and not a short success.
+  const altered = Buffer.from(single);
+  altered[Math.floor(altered.length / 2)] = (altered[Math.floor(altered.length / 2)] as number) ^ 0xff;
+  await assert.rejects(through([altered], createZstdFramesDecompress()), /corrupt/);
 });
