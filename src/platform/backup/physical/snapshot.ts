@@ -11,7 +11,8 @@
 import { availableParallelism } from 'node:os';
 import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import { UserError } from '../../../errors.ts';
-import { CONTROL_DB } from '../../control-plane.ts';
+import { CONTROL_DB, maintenanceDb } from '../../control-plane.ts';
+import { withAdminClient } from '../../postgres/connection.ts';
 import type { Platform } from '../../platform.ts';
 import { runTool } from '../../postgres/tools.ts';
 import { completeObject, failObject, getObject, type CatalogEntry } from '../catalog.ts';
@@ -70,6 +71,20 @@ async function rowCounts(platform: SnapshotPlatform, now: () => Date): Promise<{
 }
 
 /**
+ * Ends the base backups of snapshots whose process died: their pg_basebackup (on whichever host)
+ * would otherwise go on reading the cluster until its next write to the dead process's pipe, which,
+ * with the archive compressed, can be minutes. Found by the label in the walsender's command.
+ */
+async function stopAbandonedBasebackups(platform: SnapshotPlatform, abandoned: CatalogEntry[]): Promise<void> {
+  if (abandoned.length === 0) return;
+  await withAdminClient(platform.target, maintenanceDb(platform.target), async (admin) => {
+    for (const entry of abandoned) {
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'walsender' AND strpos(query, $1) > 0`, [`LABEL 'taskflow ${entry.name}'`]);
+    }
+  });
+}
+
+/**
  * Takes a snapshot of the managed cluster, records it, copies it to the secondaries and returns
  * its catalog entry. A failure marks the catalog row failed, leaves nothing in the repository,
  * raises an alert and throws.
@@ -82,7 +97,7 @@ export async function takeSnapshot(platform: SnapshotPlatform, options: Snapshot
   const now = options.now ?? (() => new Date());
   return withBackupTarget(platform.config, options.target, async (target) => {
     const { primary } = target;
-    await sweepAbandonedObjects(platform, target, 'snapshot');
+    await stopAbandonedBasebackups(platform, await sweepAbandonedObjects(platform, target, 'snapshot'));
     let running;
     let name = '';
     try {
