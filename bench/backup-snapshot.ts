@@ -1,8 +1,8 @@
 /**
  * Snapshot throughput on one populated cluster, three ways in the same run: raw
  * `pg_basebackup -Ft -D - -X fetch` to /dev/null (the baseline), a snapshot the way takeSnapshot
- * takes one (pg_basebackup compressing with zstd -3 on every core → age → SHA-256 → filesystem
- * repository, fsynced), and
+ * takes one (BASE_BACKUP over a replication connection, the server compressing with zstd -3 on
+ * every core → age → SHA-256 → filesystem repository, fsynced), and
  * pgBackRest's full backup of the cluster (zstd -3, AES-256 encryption, WAL archived). Rounds
  * alternate between the three; the figure is the median round.
  */
@@ -16,7 +16,8 @@ import { generateIdentity, parseRecipient } from '../src/platform/backup/age-key
 import { FilesystemRepository } from '../src/platform/backup/fs-repository.ts';
 import { manifestName } from '../src/platform/backup/manifest.ts';
 import { DEFAULT_ZSTD_LEVEL, writeBackupObject } from '../src/platform/backup/pipeline.ts';
-import { snapshotArgs } from '../src/platform/backup/physical/snapshot.ts';
+import { startBaseBackup } from '../src/platform/backup/physical/basebackup-protocol.ts';
+import { snapshotWorkers } from '../src/platform/backup/physical/snapshot.ts';
 import { runTool } from '../src/platform/postgres/tools.ts';
 import { median, round1 } from './backup-encryption.ts';
 import { ensurePgbackrest, STANZA, startBenchCluster, type BenchCluster } from './backup-cluster.ts';
@@ -54,8 +55,8 @@ export interface SnapshotResult {
 const RAW_ARGS = ['--pgdata', '-', '--format', 'tar', '--wal-method', 'fetch', '--checkpoint', 'fast'];
 
 /** pg_basebackup of the whole cluster as one tar stream to stdout, as the postgres OS user. */
-function basebackup(cluster: BenchCluster, stdout: 'pipe' | number, toolArgs: string[] = RAW_ARGS): { stdout: Readable | null; exited: Promise<void> } {
-  const args = [...cluster.connectArgs, ...toolArgs];
+function basebackup(cluster: BenchCluster, stdout: 'pipe' | number): { stdout: Readable | null; exited: Promise<void> } {
+  const args = [...cluster.connectArgs, ...RAW_ARGS];
   const child = spawn(cluster.tools.path('pg_basebackup'), args, {
     stdio: ['ignore', stdout, 'pipe'],
     env: { PATH: process.env.PATH, LANG: 'C.UTF-8', ...(cluster.runAs ? { HOME: cluster.runAs.home, USER: cluster.runAs.name } : {}) },
@@ -105,15 +106,13 @@ export async function runSnapshotBenchmark(progress: Progress): Promise<Snapshot
     const devNull = openSync('/dev/null', 'w');
     const raw = (): Promise<void> => basebackup(cluster, devNull).exited;
     let sizes = { compressed: 0, stored: 0 };
-    // As takeSnapshot runs it: pg_basebackup compresses (zstd, a worker per core), then age, SHA-256, the repository.
-    const snapshotToolArgs = snapshotArgs({ level: DEFAULT_ZSTD_LEVEL, progress: false });
+    // As takeSnapshot runs it: BASE_BACKUP over a replication connection, the server compressing (zstd,
+    // a worker per core), then age, SHA-256, the repository.
+    const target = { host: cluster.socketDir, port: cluster.port, user: 'postgres', password: '' };
     const throughPipeline = async (round: number): Promise<void> => {
-      const tool = basebackup(cluster, 'pipe', snapshotToolArgs);
       const name = `snapshots/round-${round}.tar`;
-      const [manifest] = await Promise.all([
-        writeBackupObject({ repository, name, kind: 'snapshot', source: tool.stdout as Readable, recipients, compressionLevel: DEFAULT_ZSTD_LEVEL, precompressed: true }),
-        tool.exited,
-      ]);
+      const source = startBaseBackup(target, { label: `bench ${round}`, compressionLevel: DEFAULT_ZSTD_LEVEL, workers: snapshotWorkers() });
+      const manifest = await writeBackupObject({ repository, name, kind: 'snapshot', source, recipients, compressionLevel: DEFAULT_ZSTD_LEVEL, precompressed: true });
       sizes = { compressed: manifest.sizes.compressed, stored: manifest.sizes.stored };
       await repository.delete(manifestName(name));
       await repository.delete(name);
@@ -151,7 +150,7 @@ export async function runSnapshotBenchmark(progress: Progress): Promise<Snapshot
       }
       return {
         description:
-          `pgbench -i -s ${SCALE} cluster. pg_basebackup -Ft -D - -X fetch --checkpoint fast: to /dev/null, and through TaskFlow's snapshot pipeline (pg_basebackup --compress=client-zstd:level=3,workers=<cores>, then age to one recipient, SHA-256, ` +
+          `pgbench -i -s ${SCALE} cluster. pg_basebackup -Ft -D - -X fetch --checkpoint fast: to /dev/null, and through TaskFlow's snapshot pipeline (BASE_BACKUP over a replication connection with server-side zstd level 3, workers=<cores>, then age to one recipient, SHA-256, ` +
           'filesystem repository with fsync, as takeSnapshot runs it). pgBackRest: backup --type=full, zstd level 3, aes-256-cbc, process-max 1, start-fast, WAL archived by its archive-push. ' +
           `Rounds alternate (pg_basebackup, pipeline, pgBackRest); the figure is the median of ${ROUNDS}. MiB/s are the tar stream's bytes ÷ seconds for all three.`,
         postgresVersion,

@@ -9,7 +9,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { freePort } from '../src/platform/postgres/local-cluster.ts';
@@ -49,18 +50,19 @@ export interface TestS3 {
   cleanup(): Promise<void>;
 }
 
-export async function startS3rver(bucket = 'taskflow-test'): Promise<TestS3> {
+/** `tls`: the proxy in front of s3rver speaks HTTPS with this certificate (the endpoint is https://). */
+export async function startS3rver(bucket = 'taskflow-test', options: { tls?: { cert: string; key: string } } = {}): Promise<TestS3> {
   const root = tempDir('s3rver');
   const dataDir = join(root, 'data');
   const credentialsFile = join(root, 'credentials');
   writeFileSync(credentialsFile, `[default]\naws_access_key_id = ${S3RVER_KEY}\naws_secret_access_key = ${S3RVER_KEY}\n`, { mode: 0o600 });
   const port = await freePort();
   const serverPort = await freePort();
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   let child: ChildProcess | null = null;
   let log = '';
   const requests: string[] = [];
-  const proxy: Server = createServer((req, res) => {
+  const forward = (req: IncomingMessage, res: ServerResponse): void => {
     const upstream = request({ host: '127.0.0.1', port: serverPort, method: req.method, path: req.url, headers: req.headers }, (answer) => {
       requests.push(`${req.method ?? ''} ${req.url ?? ''} ${answer.statusCode ?? 0}`);
       res.writeHead(answer.statusCode ?? 502, answer.headers);
@@ -68,7 +70,8 @@ export async function startS3rver(bucket = 'taskflow-test'): Promise<TestS3> {
     });
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
-  });
+  };
+  const proxy: Server | HttpsServer = options.tls ? createHttpsServer(options.tls, forward) : createServer(forward);
 
   const start = async (): Promise<void> => {
     const proc = spawn(

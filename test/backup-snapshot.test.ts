@@ -1,12 +1,13 @@
 /**
- * Cluster snapshots against a real PostgreSQL 15 and real repositories: pg_basebackup streamed
- * through the pipeline, its facts in the catalog and in the manifest (what a restore needs without
+ * Cluster snapshots against a real PostgreSQL 15 and real repositories: a base backup over a
+ * replication connection, compressed by the server, streamed through the pipeline, its facts in the catalog and in the manifest (what a restore needs without
  * the catalog), row counts at one WAL position, verified copies in a secondary repository, and a
  * snapshot killed half way: marked failed on the next run, nothing left in the repository, an
- * alert raised, the live data untouched.
+ * alert raised, the live data untouched; a base backup stream dropped half way ends the backup on
+ * the server.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -17,6 +18,7 @@ import { getObject, listObjects } from '../src/platform/backup/catalog.ts';
 import { FilesystemRepository } from '../src/platform/backup/fs-repository.ts';
 import { readManifest } from '../src/platform/backup/manifest.ts';
 import { readBackupObject } from '../src/platform/backup/pipeline.ts';
+import { startBaseBackup } from '../src/platform/backup/physical/basebackup-protocol.ts';
 import { takeSnapshot, type SnapshotDetails } from '../src/platform/backup/physical/snapshot.ts';
 import { clusterIdentifier } from '../src/platform/backup/service.ts';
 import type { Tenant } from '../src/platform/tenants/registry.ts';
@@ -45,7 +47,7 @@ after(async () => {
   await tp.cleanup();
 });
 
-test('a snapshot streams pg_basebackup into the repository and records what a restore needs', async () => {
+test('a snapshot streams a server-compressed base backup into the repository and records what a restore needs', async () => {
   const progress: number[] = [];
   const entry = await takeSnapshot(tp.platform, { onProgress: (bytes) => progress.push(bytes) });
   const sysid = await clusterIdentifier(tp.platform);
@@ -59,7 +61,7 @@ test('a snapshot streams pg_basebackup into the repository and records what a re
   assert.match(d.startLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
   assert.match(d.stopLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
   assert.ok(BigInt(`0x${d.stopLsn.replace('/', '')}`) > 0n);
-  // pg_basebackup compressed the archive itself: the plain size is what it reported, not measured here.
+  // The server compressed the archive: the plain size is not measured here.
   assert.equal(entry.rawBytes, null);
   assert.equal(entry.dataAt, new Date(d.stopTime).toISOString().replace('Z', '000Z'));
   // Row counts of the control database and every tenant database, at one WAL position after the backup.
@@ -67,7 +69,7 @@ test('a snapshot streams pg_basebackup into the repository and records what a re
   assert.equal(d.rowCounts.databases[acme.databaseName]?.['app.tasks'], 25);
   assert.ok((d.rowCounts.databases.taskflow_control?.['public.tenants'] ?? 0) >= 1);
   assert.ok(BigInt(`0x${d.rowCounts.lsn.replace('/', '')}`) >= BigInt(`0x${d.stopLsn.split('/')[0]!.padStart(8, '0')}${d.stopLsn.split('/')[1]!.padStart(8, '0')}`));
-  // Progress came from pg_basebackup while it streamed, never going back, up to the cluster's size.
+  // Progress came from the server while it streamed, never going back, up to the cluster's size.
   assert.ok(progress.length >= 1);
   assert.ok(progress.every((bytes, i) => i === 0 || bytes >= (progress[i - 1] ?? 0)));
   assert.ok((progress.at(-1) ?? 0) > 1_000_000, `${progress.at(-1)} bytes reported`);
@@ -75,7 +77,8 @@ test('a snapshot streams pg_basebackup into the repository and records what a re
   assert.deepEqual(entry.locations.map((l) => l.repository), ['local', 'second']);
   assert.ok(entry.locations.every((l) => l.verifiedAt !== null || l.repository === 'local'));
 
-  // The manifest alone says what a restore needs; the object is a tar with the backup_manifest.
+  // The manifest alone says what a restore needs; the object is the base backup's tar, then a tar
+  // of its backup_manifest (GNU tar reads both with --ignore-zeros).
   const repo = new FilesystemRepository({ name: 'local', region: 'fra1', jurisdiction: 'DE', path: tp.repositoryDir });
   const manifest = await readManifest(repo, entry.name);
   assert.deepEqual(
@@ -83,7 +86,7 @@ test('a snapshot streams pg_basebackup into the repository and records what a re
     [sysid, 1, d.startLsn, d.stopLsn, d.stopTime, null],
   );
   const listing = new PassThrough();
-  const tar = spawn('tar', ['-t', '-f', '-'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const tar = spawn('tar', ['--list', '--ignore-zeros', '--file', '-'], { stdio: ['pipe', 'pipe', 'inherit'] });
   let names = '';
   tar.stdout.on('data', (b: Buffer) => (names += b.toString()));
   listing.pipe(tar.stdin);
@@ -126,7 +129,36 @@ test('a snapshot killed half way: the next run marks it failed and alerts; nothi
   assert.equal(alerts[0]?.key, 'backup.interrupted:snapshot');
   assert.match(alerts[0].summary, /was interrupted/);
   assert.equal((await taskTitles(tp.platform, acme.databaseName)).length, 25);
-  // No pg_basebackup of the killed process is left behind.
-  const ps = spawnSync('pgrep', ['-f', `taskflow ${killed.name}`], { encoding: 'utf8' });
-  assert.equal(ps.stdout.trim(), '');
+  // No base backup of the killed process is left running on the primary.
+  const left = await tp.platform.control.query(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'walsender' AND strpos(query, $1) > 0`, [killed.name]);
+  assert.equal(left.rowCount, 0);
+});
+
+test('a base backup stream dropped half way ends the backup on the server; an unreachable server fails the stream naming it', async () => {
+  const label = `taskflow dropped ${Date.now()}`;
+  const stream = startBaseBackup(tp.platform.target, { label, compressionLevel: 1, workers: 0, maxRate: '1M' });
+  const active = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'walsender' AND strpos(query, $1) > 0`;
+  await new Promise<void>((resolve, reject) => {
+    stream.once('data', () => {
+      resolve();
+    });
+    stream.once('error', reject);
+  });
+  assert.equal((await tp.platform.control.query<{ n: number }>(active, [label])).rows[0]?.n, 1, 'the walsender runs the backup');
+  stream.destroy();
+  let n = 1;
+  for (let i = 0; i < 100 && n > 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    n = (await tp.platform.control.query<{ n: number }>(active, [label])).rows[0]?.n ?? 0;
+  }
+  assert.equal(n, 0, 'the server ended the backup once the connection closed');
+  // A snapshot after it works as usual.
+  assert.equal((await takeSnapshot(tp.platform)).state, 'complete');
+
+  const nowhere = startBaseBackup({ ...tp.platform.target, port: 1 }, { label: 'x', compressionLevel: 1, workers: 0 });
+  const err = await new Promise<Error>((resolve) => {
+    nowhere.on('error', resolve);
+    nowhere.resume();
+  });
+  assert.match(err.message, /could not open a replication connection to .*:1: /);
 });

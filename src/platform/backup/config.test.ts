@@ -98,3 +98,7 @@ test('repository fields are checked per kind, names are unique, the primary exis
   refused({ ...base, repositories: [{ ...sftp, host: '-oProxyCommand=evil' }] }, /backup\.repositories\.0\.host/);
   refused({ ...base, repositories: [{ ...sftp, password: 'x' }] }, /backup\.repositories\.0\.password.*unknown key/);
 });
+
+test('caFile is for s3 repositories only', () => {
+  refused({ allowedJurisdictions: ['DE'], recipients: [keys.recipient], repositories: [{ ...local, caFile: '/etc/taskflow/s3-ca.pem' }] }, /caFile: only s3 repositories take it/);
+});

@@ -52,6 +52,8 @@ const RepositorySchema = Type.Object(
     forcePathStyle: Type.Optional(Type.Boolean()),
     /** s3 only: a file (mode 0600) with aws_access_key_id and aws_secret_access_key; else the AWS_* environment. */
     credentialsFile: Type.Optional(Type.String({ minLength: 1 })),
+    /** s3 only: PEM file of the CA that signed an https endpoint's certificate (a private CA), trusted besides the usual roots. */
+    caFile: Type.Optional(Type.String({ minLength: 1 })),
     /** s3 only: the part size of multipart uploads; an object may have 10 000 parts. */
     partSizeMiB: Type.Optional(Type.Integer({ minimum: 5, maximum: 1024 })),
   },
@@ -113,6 +115,7 @@ const KIND_KEYS = {
   endpoint: ['s3'],
   forcePathStyle: ['s3'],
   credentialsFile: ['s3'],
+  caFile: ['s3'],
   partSizeMiB: ['s3'],
 } as const satisfies Partial<Record<keyof RepositoryConfig, readonly RepositoryConfig['kind'][]>>;
 const REQUIRED_KEYS = { filesystem: [], sftp: ['host', 'user', 'identityFile', 'knownHostsFile'], s3: ['bucket'] } as const;
@@ -202,6 +205,7 @@ export function openRepository(config: RepositoryConfig): Repository {
       ...(config.endpoint ? { endpoint: config.endpoint } : {}),
       forcePathStyle: config.forcePathStyle ?? config.endpoint !== undefined,
       ...(config.credentialsFile ? { credentialsFile: config.credentialsFile } : {}),
+      ...(config.caFile ? { caFile: config.caFile } : {}),
       partSizeMiB: config.partSizeMiB ?? DEFAULT_S3_PART_SIZE_MIB,
       connectTimeoutSeconds: config.connectTimeoutSeconds ?? DEFAULT_CONNECT_TIMEOUT_SECONDS,
     });

@@ -4,23 +4,30 @@
  * only once its upload completes, so readers see the old object or the whole new one, and a
  * failed upload is aborted so its parts do not linger.
  */
-import {
-  AbortMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  S3Client,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Upload } from '@aws-sdk/lib-storage';
+import { readFileSync } from 'node:fs';
+import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
+import { rootCertificates } from 'node:tls';
 import { pipeline } from 'node:stream/promises';
 import { BackupError } from './errors.ts';
 import { checkListPrefix, checkObjectName } from './object-names.ts';
 import type { ObjectInfo, Repository, RepositoryHealth, RepositoryPlacement } from './repository.ts';
 import { credentialsFromEnv, readCredentialsFile, type S3Credentials } from './s3-credentials.ts';
 import { StreamMeter } from './stream-meter.ts';
+
+/** The AWS SDK, loaded on first use: it costs about half a second and 35 MB to load, which every
+ * `taskflow wal` run (one per WAL segment) would pay even with no S3 repository configured. */
+interface Sdk {
+  s3: typeof import('@aws-sdk/client-s3');
+  storage: typeof import('@aws-sdk/lib-storage');
+}
+let sdkLoading: Promise<Sdk> | null = null;
+function loadSdk(): Promise<Sdk> {
+  sdkLoading ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]).then(([s3, storage]) => ({ s3, storage }));
+  return sdkLoading;
+}
 
 export interface S3RepositoryOptions extends RepositoryPlacement {
   bucket: string;
@@ -32,6 +39,8 @@ export interface S3RepositoryOptions extends RepositoryPlacement {
   forcePathStyle: boolean;
   /** A credentials file only its owner may read; without it, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. */
   credentialsFile?: string;
+  /** PEM CA certificate(s) trusted for the endpoint besides Node's roots (a private CA). */
+  caFile?: string;
   /** Size of one part of a multipart upload; an object may have 10 000 parts. */
   partSizeMiB: number;
   connectTimeoutSeconds: number;
@@ -84,11 +93,12 @@ export class S3Repository implements Repository {
   }
 
   /** The client, made on first use so that missing credentials fail an operation, not start-up. */
-  #s3(): S3Client {
-    if (this.#client) return this.#client;
+  async #s3(): Promise<{ client: S3Client; sdk: Sdk }> {
+    const sdk = await loadSdk();
+    if (this.#client) return { client: this.#client, sdk };
     const o = this.#options;
     const credentials: S3Credentials = o.credentialsFile ? readCredentialsFile(o.credentialsFile, this.name) : credentialsFromEnv(o.env ?? process.env, this.name);
-    this.#client = new S3Client({
+    this.#client = new sdk.s3.S3Client({
       region: o.region,
       ...(o.endpoint ? { endpoint: o.endpoint } : {}),
       forcePathStyle: o.forcePathStyle,
@@ -97,9 +107,29 @@ export class S3Repository implements Repository {
       // uploads) are not understood by many S3-compatible services.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { connectionTimeout: o.connectTimeoutSeconds * 1000, socketTimeout: SOCKET_IDLE_MS },
+      requestHandler: {
+        connectionTimeout: o.connectTimeoutSeconds * 1000,
+        socketTimeout: SOCKET_IDLE_MS,
+        ...(o.caFile ? { httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 50, ca: [...rootCertificates, this.#caPem(o.caFile)] }) } : {}),
+      },
     });
-    return this.#client;
+    return { client: this.#client, sdk };
+  }
+
+  #caPem(file: string): string {
+    let pem: string;
+    try {
+      pem = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new BackupError('repository-failed', `${this.#where()}: cannot read its caFile ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new BackupError('repository-failed', `${this.#where()}: its caFile ${file} holds no PEM certificate`);
+    return pem;
+  }
+
+  async #call<T>(fn: (client: S3Client, sdk: Sdk) => Promise<T>): Promise<T> {
+    const { client, sdk } = await this.#s3();
+    return fn(client, sdk);
   }
 
   #key(name: string): string {
@@ -132,7 +162,7 @@ export class S3Repository implements Repository {
   /** After a 404 without a body (HEAD), whether the object or the whole bucket is missing. */
   async #missingObjectOrBucket(action: string, name: string): Promise<void> {
     try {
-      await this.#s3().send(new HeadBucketCommand({ Bucket: this.#options.bucket }));
+      await this.#call((c, sdk) => c.send(new sdk.s3.HeadBucketCommand({ Bucket: this.#options.bucket })));
     } catch (err) {
       if ((err as SdkError).$metadata?.httpStatusCode === 404) throw this.#noBucket(`cannot ${action} ${name} in ${this.#where()}`, err);
       throw this.#fail(err, action, name);
@@ -149,8 +179,9 @@ export class S3Repository implements Repository {
     );
     let upload: Upload | null = null;
     try {
-      upload = new Upload({
-        client: this.#s3(),
+      const { client, sdk } = await this.#s3();
+      upload = new sdk.storage.Upload({
+        client,
         params: { Bucket: this.#options.bucket, Key: key, Body: meter },
         partSize: this.#options.partSizeMiB * 1024 * 1024,
         queueSize: UPLOAD_CONCURRENCY,
@@ -165,9 +196,8 @@ export class S3Repository implements Repository {
       meter.destroy();
       const fed = await feeding;
       if (upload?.uploadId) {
-        await this.#s3()
-          .send(new AbortMultipartUploadCommand({ Bucket: this.#options.bucket, Key: key, UploadId: upload.uploadId }))
-          .catch(() => undefined);
+        const uploadId = upload.uploadId;
+        await this.#call((c, sdk) => c.send(new sdk.s3.AbortMultipartUploadCommand({ Bucket: this.#options.bucket, Key: key, UploadId: uploadId }))).catch(() => undefined);
       }
       // A source that failed is the cause; the upload only failed with it.
       if (fed !== null && !isPrematureClose(fed)) {
@@ -186,7 +216,7 @@ export class S3Repository implements Repository {
     const key = this.#key(name);
     let body: Readable;
     try {
-      const out = await this.#s3().send(new GetObjectCommand({ Bucket: this.#options.bucket, Key: key }));
+      const out = await this.#call((c, sdk) => c.send(new sdk.s3.GetObjectCommand({ Bucket: this.#options.bucket, Key: key })));
       body = out.Body as unknown as Readable;
     } catch (err) {
       throw this.#fail(err, 'read', name);
@@ -198,7 +228,7 @@ export class S3Repository implements Repository {
   async stat(name: string): Promise<ObjectInfo | null> {
     const key = this.#key(name);
     try {
-      const head = await this.#s3().send(new HeadObjectCommand({ Bucket: this.#options.bucket, Key: key }));
+      const head = await this.#call((c, sdk) => c.send(new sdk.s3.HeadObjectCommand({ Bucket: this.#options.bucket, Key: key })));
       return { name, size: head.ContentLength ?? 0, modified: head.LastModified ?? new Date(0) };
     } catch (err) {
       if ((err as SdkError).$metadata?.httpStatusCode !== 404) throw this.#fail(err, 'stat', name);
@@ -214,13 +244,16 @@ export class S3Repository implements Repository {
     do {
       let page;
       try {
-        page = await this.#s3().send(
-          new ListObjectsV2Command({
-            Bucket: this.#options.bucket,
-            Prefix: `${this.#prefix}${prefix}`,
-            MaxKeys: this.#options.listPageSize ?? 1000,
-            ...(token ? { ContinuationToken: token } : {}),
-          }),
+        const continuation = token;
+        page = await this.#call((c, sdk) =>
+          c.send(
+            new sdk.s3.ListObjectsV2Command({
+              Bucket: this.#options.bucket,
+              Prefix: `${this.#prefix}${prefix}`,
+              MaxKeys: this.#options.listPageSize ?? 1000,
+              ...(continuation ? { ContinuationToken: continuation } : {}),
+            }),
+          ),
         );
       } catch (err) {
         throw this.#fail(err, 'list', prefix || '/');
@@ -240,7 +273,7 @@ export class S3Repository implements Repository {
     // S3 answers a delete the same whether the object existed or not, so ask first.
     if ((await this.stat(name)) === null) return false;
     try {
-      await this.#s3().send(new DeleteObjectCommand({ Bucket: this.#options.bucket, Key: this.#key(name) }));
+      await this.#call((c, sdk) => c.send(new sdk.s3.DeleteObjectCommand({ Bucket: this.#options.bucket, Key: this.#key(name) })));
       return true;
     } catch (err) {
       throw this.#fail(err, 'delete', name);
@@ -250,7 +283,7 @@ export class S3Repository implements Repository {
   /** Reachable, bucket there, credentials accepted. S3 has no free space to report. */
   async probe(): Promise<RepositoryHealth> {
     try {
-      await this.#s3().send(new HeadBucketCommand({ Bucket: this.#options.bucket }));
+      await this.#call((c, sdk) => c.send(new sdk.s3.HeadBucketCommand({ Bucket: this.#options.bucket })));
       return { ok: true };
     } catch (err) {
       const failure = (err as SdkError).$metadata?.httpStatusCode === 404 ? this.#noBucket(`cannot reach ${this.#where()}`, err) : this.#fail(err, 'reach', 'the bucket');

@@ -25,9 +25,13 @@ export interface RestoreTools {
   runAs: OsIdentity | null;
 }
 
-/** Streams a snapshot out of the repository into `pgData` (which must exist, empty, 0700, owned by the OS user). */
+/**
+ * Streams a snapshot out of the repository into `pgData` (which must exist, empty, 0700, owned by
+ * the OS user). --ignore-zeros: a snapshot is the base backup's archive followed by a second one
+ * holding its backup_manifest (basebackup-protocol.ts).
+ */
 export async function extractSnapshot(props: RestoreTools & { repository: Repository; name: string; identities: AgeIdentity[]; pgData: string }): Promise<void> {
-  const tar = spawn('tar', ['--extract', '--file', '-', '--directory', props.pgData, '--no-same-owner'], {
+  const tar = spawn('tar', ['--extract', '--ignore-zeros', '--file', '-', '--directory', props.pgData, '--no-same-owner'], {
     stdio: ['pipe', 'ignore', 'pipe'],
     env: { PATH: process.env.PATH, LC_ALL: 'C.UTF-8' },
     ...(props.runAs ? { uid: props.runAs.uid, gid: props.runAs.gid } : {}),

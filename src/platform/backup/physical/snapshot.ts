@@ -1,20 +1,19 @@
 /**
- * Cluster snapshots: `pg_basebackup` of the managed cluster's primary as one tar stream (with the
- * WAL it needs, `-X fetch`, so a snapshot restores on its own, and its backup_manifest), compressed
- * with zstd by pg_basebackup itself, through the rest of the pipeline (age → SHA-256) to the
- * primary repository as `snapshots/<system id>/<time>.tar`, never held in memory or staged on
- * disk. The manifest beside it carries what a restore needs without the catalog (system
- * identifier, timeline, start and stop LSN, stop time, WAL segment size); the catalog also gets
- * per-table row counts at one WAL position just after the backup (row-counts.ts), which
- * `backup verify --restore` reproduces. Then copies go to every secondary repository.
+ * Cluster snapshots: a base backup of the managed cluster's primary as one tar stream (with the
+ * WAL it needs, so a snapshot restores on its own, and its backup_manifest), taken over a
+ * replication connection and compressed with zstd by the server itself (basebackup-protocol.ts),
+ * through the rest of the pipeline (age → SHA-256) to the primary repository as
+ * `snapshots/<system id>/<time>.tar`, never held in memory or staged on disk. The manifest beside
+ * it carries what a restore needs without the catalog (system identifier, timeline, start and stop
+ * LSN, stop time, WAL segment size); the catalog also gets per-table row counts at one WAL
+ * position just after the backup (row-counts.ts), which `backup verify --restore` reproduces.
+ * Then copies go to every secondary repository.
  */
 import { availableParallelism } from 'node:os';
-import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import { UserError } from '../../../errors.ts';
 import { CONTROL_DB, maintenanceDb } from '../../control-plane.ts';
 import { withAdminClient } from '../../postgres/connection.ts';
 import type { Platform } from '../../platform.ts';
-import { runTool } from '../../postgres/tools.ts';
 import { completeObject, failObject, getObject, type CatalogEntry } from '../catalog.ts';
 import { copyToSecondaries } from '../copies.ts';
 import { exportableTenants } from '../export.ts';
@@ -23,20 +22,27 @@ import { errorText, keysClearedByWrite, reportFailure, resolveAlerts } from '../
 import { writeBackupObject } from '../pipeline.ts';
 import { beginLockedObject, sweepAbandonedObjects } from '../run-lock.ts';
 import { clusterIdentifier, requireBackups, withBackupTarget, type BackupPlatform, type BackupTarget } from '../service.ts';
-import { verboseFacts, type BaseBackupFacts } from './basebackup-facts.ts';
+import { startBaseBackup, type BaseBackupFacts } from './basebackup-protocol.ts';
 import { countRowsAtOnePosition, type RowCounts } from './row-counts.ts';
-import { startToolStream } from './tool-stream.ts';
 import { ensureWalArchiving } from './wal-archive.ts';
 import { snapshotObjectName } from './wal-names.ts';
+
+/** What a snapshot object holds, in its manifest's `source.format`. */
+export const SNAPSHOT_FORMAT = 'base backup tar with WAL (server-side zstd), then a tar of its backup_manifest in one zstd frame (tar --ignore-zeros reads both)';
+
+/** The server's zstd workers for a snapshot: one per core of this machine (the usual case: TaskFlow beside its cluster). */
+export function snapshotWorkers(): number {
+  return Math.max(1, availableParallelism());
+}
 
 export type SnapshotPlatform = BackupPlatform & Pick<Platform, 'cluster' | 'masterKey'>;
 
 export interface SnapshotOptions {
   target?: BackupTarget;
   now?: () => Date;
-  /** Plain bytes pg_basebackup reports having sent so far (its --progress, about once a second). */
+  /** Plain bytes the server reports having sent so far (before compression). */
   onProgress?: (bytes: number) => void;
-  /** pg_basebackup --max-rate (`32M`, `500k`): caps the read rate on the primary. */
+  /** Caps the read rate on the primary, as pg_basebackup's --max-rate (`32M`, `500k`). */
   maxRate?: string;
   signal?: AbortSignal;
 }
@@ -71,9 +77,9 @@ async function rowCounts(platform: SnapshotPlatform, now: () => Date): Promise<{
 }
 
 /**
- * Ends the base backups of snapshots whose process died: their pg_basebackup (on whichever host)
- * would otherwise go on reading the cluster until its next write to the dead process's pipe, which,
- * with the archive compressed, can be minutes. Found by the label in the walsender's command.
+ * Ends the base backups of snapshots whose process died: a walsender whose client vanished without
+ * closing its socket (a host gone) would otherwise go on reading the cluster until its next write
+ * times out. Found by the label in the walsender's command.
  */
 async function stopAbandonedBasebackups(platform: SnapshotPlatform, abandoned: CatalogEntry[]): Promise<void> {
   if (abandoned.length === 0) return;
@@ -103,9 +109,8 @@ export async function takeSnapshot(platform: SnapshotPlatform, options: Snapshot
     try {
       await ensureWalArchiving(platform);
       const facts = await clusterFacts(platform);
-      const { stdout: tool } = await runTool(platform.tools.path('pg_basebackup'), ['--version'], { runAs: null, timeoutMs: 10_000 });
       name = snapshotObjectName(facts.systemIdentifier, now());
-      running = await beginLockedObject(platform, { kind: 'snapshot', name, cluster: facts.systemIdentifier, details: { repository: primary.name, pgBasebackup: tool.trim() } });
+      running = await beginLockedObject(platform, { kind: 'snapshot', name, cluster: facts.systemIdentifier, details: { repository: primary.name, server: facts.pgVersion } });
       const details = await writeSnapshot(platform, target, { name, facts, options, now });
       const counts = await rowCounts(platform, now);
       // Close the segment holding the counts' position, so the archive has it within seconds.
@@ -142,29 +147,7 @@ export async function takeSnapshot(platform: SnapshotPlatform, options: Snapshot
   });
 }
 
-/**
- * pg_basebackup's arguments for a snapshot: one tar archive to stdout, with the WAL it needs, the
- * backup_manifest inside, compressed by pg_basebackup itself (zstd with a worker thread per core:
- * C on every core, where the same work in this process would cost several times the CPU), and the
- * start and end WAL positions reported on stderr.
- */
-export function snapshotArgs(options: { level: number; progress: boolean; maxRate?: string | undefined }): string[] {
-  const workers = Math.max(1, availableParallelism());
-  return [
-    '--pgdata', '-', '--format', 'tar', '--wal-method', 'fetch', '--checkpoint', 'fast',
-    '--compress', `client-zstd:level=${options.level},workers=${workers}`, '--verbose',
-    ...(options.progress ? ['--progress'] : []),
-    ...(options.maxRate ? ['--max-rate', options.maxRate] : []),
-  ];
-}
-
-/** `12345/67890 kB (18%), 0/1 tablespace`: pg_basebackup's progress, in plain bytes. */
-function progressBytes(line: string): number | null {
-  const match = /^\s*(\d+)\/\d+ kB/.exec(line);
-  return match?.[1] ? Number(match[1]) * 1024 : null;
-}
-
-/** Streams pg_basebackup's compressed archive through the pipeline; returns the manifest and the facts it reported. */
+/** Streams a base backup, compressed by the server, through the pipeline; returns the manifest and the backup's facts. */
 async function writeSnapshot(
   platform: SnapshotPlatform,
   target: BackupTarget,
@@ -172,43 +155,21 @@ async function writeSnapshot(
 ) {
   const { facts, options } = props;
   const found: { details?: Omit<SnapshotDetails, 'rowCounts'> } = {};
-  const reported: string[] = [];
   // Filled in as the stream ends, before the pipeline writes the manifest that carries it.
-  const source: SourceDetails = { format: 'pg_basebackup tar (-Ft -X fetch), zstd by pg_basebackup', systemIdentifier: facts.systemIdentifier, walSegmentSize: facts.walSegmentSize, pgVersion: facts.pgVersion };
-  const admin = platform.target;
-  const basebackup = startToolStream({
-    file: platform.tools.path('pg_basebackup'),
-    args: [
-      '--host', admin.host, '--port', String(admin.port), '--username', admin.user, '--no-password', '--label', `taskflow ${props.name}`,
-      ...snapshotArgs({ level: target.compressionLevel, progress: options.onProgress !== undefined, maxRate: options.maxRate }),
-    ],
-    target: admin,
-    secretsDir: platform.dir.secretsDir,
-    appName: 'taskflow-snapshot',
-    onStderrLine: (line) => {
-      const bytes = progressBytes(line);
-      if (bytes !== null) options.onProgress?.(bytes);
-      else if (reported.length < 100) reported.push(line);
+  const source: SourceDetails = { format: SNAPSHOT_FORMAT, systemIdentifier: facts.systemIdentifier, walSegmentSize: facts.walSegmentSize, pgVersion: facts.pgVersion };
+  const stream = startBaseBackup(platform.target, {
+    label: `taskflow ${props.name}`,
+    compressionLevel: target.compressionLevel,
+    workers: snapshotWorkers(),
+    maxRate: options.maxRate,
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    onFacts: (read) => {
+      const stopTime = props.now().toISOString();
+      found.details = { ...read, repository: target.primary.name, systemIdentifier: facts.systemIdentifier, stopTime, walSegmentSize: facts.walSegmentSize, pgVersion: facts.pgVersion };
+      Object.assign(source, { timeline: read.timeline, startLsn: read.startLsn, stopLsn: read.stopLsn, stopTime });
     },
-    ...(options.signal ? { signal: options.signal } : {}),
+    signal: options.signal,
   });
-  // The facts come on stderr, complete once the tool exited, which is when its stdout ends.
-  const atEnd = new Transform({
-    transform: (chunk: Buffer, _encoding, callback: TransformCallback) => { callback(null, chunk); },
-    flush: (callback) => {
-      try {
-        const read = verboseFacts(reported);
-        const stopTime = props.now().toISOString();
-        found.details = { ...read, repository: target.primary.name, systemIdentifier: facts.systemIdentifier, stopTime, walSegmentSize: facts.walSegmentSize, pgVersion: facts.pgVersion };
-        Object.assign(source, { timeline: read.timeline, startLsn: read.startLsn, stopLsn: read.stopLsn, stopTime });
-        callback();
-      } catch (err) {
-        callback(err as Error);
-      }
-    },
-  });
-  // pipeline, not pipe: a failing pg_basebackup fails what the repository reads, and a failing write stops it.
-  const stream = pipeline(basebackup, atEnd, () => undefined);
   const manifest = await writeBackupObject({
     repository: target.primary,
     name: props.name,

@@ -79,8 +79,8 @@ export function makeOwnedDir(path: string, owner: OsIdentity | null, mode = 0o70
   if (owner) chownSync(path, owner.uid, owner.gid);
 }
 
-/** The suffixes of the secret copies repositoryForOsUser writes. */
-const SECRET_COPY_SUFFIXES = ['.sftp_identity', '.known_hosts', '.s3_credentials'];
+/** The suffixes of the copies repositoryForOsUser writes (secrets, and the CA certificate beside them). */
+const SECRET_COPY_SUFFIXES = ['.sftp_identity', '.known_hosts', '.s3_credentials', '.s3_ca.pem'];
 
 /**
  * A repository's configuration as a process of the PostgreSQL OS user can use it, which has neither
@@ -88,8 +88,9 @@ const SECRET_COPY_SUFFIXES = ['.sftp_identity', '.known_hosts', '.s3_credentials
  * by that user and by nobody else, so a copy owned by it goes into `dir` (with the known_hosts file);
  * an S3 repository's credentials (from its credentialsFile or the AWS_* environment of this process)
  * are copied the same way into `dir/<name>.s3_credentials` and the copy is named as its
- * credentialsFile, so no secret is ever in a settings file or on a command line. A filesystem
- * repository is used as configured.
+ * credentialsFile, so no secret is ever in a settings file or on a command line; its caFile (a
+ * private CA of the endpoint) is copied beside it, since the archiver has no NODE_EXTRA_CA_CERTS
+ * of TaskFlow's environment. A filesystem repository is used as configured.
  *
  * `unattended` (the archive, which signs for as long as it runs): temporary credentials with an
  * AWS session token are refused, because the copy would stop working when they expire.
@@ -106,7 +107,10 @@ export function repositoryForOsUser(repository: RepositoryConfig, dir: string, o
     }
     const credentialsFile = join(dir, `${repository.name}.s3_credentials`);
     writeOwnedFile(credentialsFile, credentialsFileText(credentials, repository.name), owner);
-    return { ...repository, credentialsFile };
+    if (!repository.caFile) return { ...repository, credentialsFile };
+    const caFile = join(dir, `${repository.name}.s3_ca.pem`);
+    writeOwnedFile(caFile, readFileSync(repository.caFile, 'utf8'), owner);
+    return { ...repository, credentialsFile, caFile };
   }
   if (repository.kind !== 'sftp' || !repository.identityFile || !repository.knownHostsFile) return repository;
   const identityFile = join(dir, `${repository.name}.sftp_identity`);
@@ -121,7 +125,7 @@ export function repositoryForOsUser(repository: RepositoryConfig, dir: string, o
  * use, so the PostgreSQL OS user keeps no credentials of a repository that is no longer the primary.
  */
 export function removeUnusedSecretCopies(dir: string, repository: RepositoryConfig): void {
-  const used = new Set([repository.identityFile, repository.knownHostsFile, repository.credentialsFile].filter((f) => f !== undefined));
+  const used = new Set([repository.identityFile, repository.knownHostsFile, repository.credentialsFile, repository.caFile].filter((f) => f !== undefined));
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
     if (SECRET_COPY_SUFFIXES.some((suffix) => name.endsWith(suffix)) && !used.has(path)) rmSync(path, { force: true });

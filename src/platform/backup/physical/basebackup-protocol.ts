@@ -1,0 +1,269 @@
+/**
+ * A base backup taken over a replication connection: TaskFlow sends PostgreSQL's `BASE_BACKUP`
+ * command itself (the replication protocol of PostgreSQL 15) instead of running pg_basebackup, so
+ * the server can compress the archive (zstd with a worker per core, in C, next to the data) while
+ * the backup_manifest still comes back: pg_basebackup refuses to put the manifest into an archive
+ * the server compressed ("cannot inject manifest into a compressed tar file"); here it arrives as
+ * its own part of the copy stream and is appended as a second, small archive.
+ *
+ * The stream is the server's zstd-compressed tar (the cluster and the WAL it needs, ending with
+ * tar's end-of-archive blocks), then one zstd frame holding a tar archive of `backup_manifest`.
+ * Decompressing gives the two archives back to back: GNU tar reads both with `--ignore-zeros`
+ * (`tar -xi`). The stream ends only after the server reported the backup's end position, so a
+ * stream cut short can never pass as complete; destroying it closes the connection, which makes
+ * the server abort the backup.
+ */
+import { Readable } from 'node:stream';
+import { constants as zlibConstants, zstdCompressSync } from 'node:zlib';
+import pg from 'pg';
+import { clientConfig, type ConnectionTarget } from '../../postgres/connection.ts';
+
+/** What a base backup says about itself: where its WAL starts and ends, and on which timeline. */
+export interface BaseBackupFacts {
+  timeline: number;
+  startLsn: string;
+  stopLsn: string;
+}
+
+export interface BaseBackupRequest {
+  /** The backup label (in backup_label, and in the walsender's command for pg_stat_activity). */
+  label: string;
+  /** zstd level of the server's compression. */
+  compressionLevel: number;
+  /** zstd worker threads in the server (0: compress on the walsender's own thread). */
+  workers: number;
+  /** Caps the rate the server reads the cluster at, like pg_basebackup's --max-rate (`32M`, `500k`). */
+  maxRate?: string | undefined;
+  appName?: string;
+  /** Plain bytes the server has sent so far (before compression); about every few megabytes. */
+  onProgress?: (bytes: number) => void;
+  /** Called with the backup's facts just before the stream ends. */
+  onFacts?: (facts: BaseBackupFacts) => void;
+  signal?: AbortSignal | undefined;
+}
+
+/** The socket under a node-postgres client (not in its public types); paused for backpressure. */
+interface ClientInternals {
+  connection: { stream: NodeJS.ReadableStream & { destroy(): void } };
+}
+
+/** A field name in the copy stream's type byte. */
+const NEW_ARCHIVE = 0x6e; // 'n'
+const MANIFEST = 0x6d; // 'm'
+const DATA = 0x64; // 'd'
+const PROGRESS = 0x70; // 'p'
+
+/** Upper bound on the backup_manifest held in memory (about 150 bytes per file of the cluster). */
+const MAX_MANIFEST_BYTES = 256 * 1024 * 1024;
+
+/** pg_basebackup's --max-rate syntax (kB by default, `k` or `M` suffix) as the kB/s BASE_BACKUP takes. */
+export function maxRateKb(rate: string): number {
+  const match = /^(\d+)\s*([kM]?)$/.exec(rate.trim());
+  if (!match?.[1]) throw new Error(`max rate "${rate}" is not a number of kB/s with an optional k or M suffix (32M, 500k)`);
+  const kb = Number(match[1]) * (match[2] === 'M' ? 1024 : 1);
+  if (kb < 32 || kb > 1_048_576) throw new Error(`max rate "${rate}" is out of range (32 kB/s to 1024 MB/s)`);
+  return kb;
+}
+
+/** The BASE_BACKUP command: one archive with the WAL it needs, a manifest, compressed by the server. */
+export function baseBackupCommand(request: BaseBackupRequest): string {
+  const options = [
+    `LABEL ${pg.escapeLiteral(request.label)}`,
+    "CHECKPOINT 'fast'",
+    'WAL true',
+    'WAIT true',
+    "MANIFEST 'yes'",
+    "COMPRESSION 'zstd'",
+    `COMPRESSION_DETAIL 'level=${Math.trunc(request.compressionLevel)},workers=${Math.max(0, Math.trunc(request.workers))}'`,
+    ...(request.onProgress ? ['PROGRESS true'] : []),
+    ...(request.maxRate ? [`MAX_RATE ${maxRateKb(request.maxRate)}`] : []),
+  ];
+  return `BASE_BACKUP ( ${options.join(', ')} )`;
+}
+
+/** One regular file as a ustar archive member (header, data, padding to 512 bytes). */
+export function tarMember(name: string, data: Buffer, mtime: Date): Buffer {
+  if (Buffer.byteLength(name) > 99) throw new Error(`tar member name too long: ${name}`);
+  const header = Buffer.alloc(512);
+  const octal = (value: number, width: number) => value.toString(8).padStart(width - 1, '0') + '\0';
+  header.write(name, 0, 'utf8');
+  header.write(octal(0o600, 8), 100, 'ascii');
+  header.write(octal(0, 8), 108, 'ascii');
+  header.write(octal(0, 8), 116, 'ascii');
+  header.write(octal(data.length, 12), 124, 'ascii');
+  header.write(octal(Math.floor(mtime.getTime() / 1000), 12), 136, 'ascii');
+  header.write(' '.repeat(8), 148, 'ascii');
+  header.write('0', 156, 'ascii');
+  header.write('ustar\0', 257, 'ascii');
+  header.write('00', 263, 'ascii');
+  let sum = 0;
+  for (const byte of header) sum += byte;
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
+  const padding = Buffer.alloc((512 - (data.length % 512)) % 512);
+  return Buffer.concat([header, data, padding]);
+}
+
+/** The backup_manifest as a second archive in one zstd frame (with its content size and checksum). */
+export function manifestArchive(manifest: Buffer, level: number, mtime: Date): Buffer {
+  const tar = Buffer.concat([tarMember('backup_manifest', manifest, mtime), Buffer.alloc(1024)]);
+  return zstdCompressSync(tar, {
+    params: { [zlibConstants.ZSTD_c_compressionLevel]: level, [zlibConstants.ZSTD_c_checksumFlag]: 1 },
+    pledgedSrcSize: tar.length,
+  });
+}
+
+/**
+ * Starts a base backup of `target` (whose user needs the REPLICATION attribute) and returns its
+ * stream. Connection and protocol errors, and an aborted `signal`, fail the stream.
+ */
+export function startBaseBackup(target: ConnectionTarget, request: BaseBackupRequest): Readable {
+  const command = baseBackupCommand(request);
+  const client = new pg.Client({ ...clientConfig(target, 'postgres'), application_name: request.appName ?? 'taskflow-snapshot', replication: true } as pg.ClientConfig);
+  const socket = () => (client as unknown as ClientInternals).connection.stream;
+  let paused = false;
+  let finished = false;
+  let archives = 0;
+  let inManifest = false;
+  let manifestBytes = 0;
+  const manifest: Buffer[] = [];
+  const positions: { lsn: string; timeline: number }[] = [];
+  let error: Error | null = null;
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    client.end().catch(() => undefined);
+  };
+
+  const stream = new Readable({
+    highWaterMark: 1024 * 1024,
+    read() {
+      if (paused) {
+        paused = false;
+        socket().resume();
+      }
+    },
+    destroy(err, callback) {
+      if (!finished) {
+        finished = true;
+        // Closing the connection mid-copy makes the server abort the backup.
+        try {
+          socket().destroy();
+        } catch {
+          /* never connected */
+        }
+      }
+      close();
+      callback(err);
+    },
+  });
+  const fail = (err: Error) => {
+    if (!stream.destroyed) stream.destroy(err);
+  };
+  const deliver = (chunk: Buffer) => {
+    if (!stream.push(chunk) && !paused) {
+      paused = true;
+      socket().pause();
+    }
+  };
+
+  const submittable = {
+    text: command,
+    submit(connection: { query(text: string): void }) {
+      connection.query(command);
+    },
+    handleRowDescription() {},
+    handleDataRow(msg: { fields: (string | null)[] }) {
+      const [first, second] = msg.fields;
+      // The start and end position rows: (recptr text, tli int8); the tablespace row has 3 fields.
+      if (msg.fields.length === 2 && first && second) positions.push({ lsn: first, timeline: Number(second) });
+    },
+    handleCommandComplete() {},
+    handleEmptyQuery() {},
+    handlePortalSuspended() {},
+    handleCopyInResponse() {
+      error ??= new Error('the server asked for data during a base backup');
+    },
+    handleCopyData(msg: { chunk: Buffer }) {
+      if (stream.destroyed || error) return;
+      const chunk = msg.chunk;
+      switch (chunk[0]) {
+        case NEW_ARCHIVE:
+          archives++;
+          if (archives > 1) error = new Error('the cluster has tablespaces besides the default ones; snapshots cover a cluster without extra tablespaces');
+          break;
+        case MANIFEST:
+          inManifest = true;
+          break;
+        case DATA:
+          // Copied: node-postgres reuses its read buffer once this call returns.
+          if (inManifest) {
+            manifestBytes += chunk.length - 1;
+            if (manifestBytes > MAX_MANIFEST_BYTES) error = new Error(`the backup_manifest is larger than ${MAX_MANIFEST_BYTES} bytes`);
+            else manifest.push(Buffer.from(chunk.subarray(1)));
+          } else deliver(Buffer.from(chunk.subarray(1)));
+          break;
+        case PROGRESS:
+          if (chunk.length >= 9) request.onProgress?.(Number(chunk.readBigInt64BE(1)));
+          break;
+        default:
+          error = new Error(`unexpected message type ${chunk[0]} in the base backup stream`);
+      }
+      if (error) {
+        const err = error;
+        fail(err);
+      }
+    },
+    handleError(err: Error) {
+      error ??= err;
+      fail(err);
+    },
+    handleReadyForQuery() {
+      if (stream.destroyed) return;
+      const [start, stop] = positions;
+      if (error) {
+        fail(error);
+        return;
+      }
+      if (!start || !stop || archives !== 1 || !inManifest) {
+        fail(new Error('the base backup ended without its archive, manifest or start and end positions'));
+        return;
+      }
+      finished = true;
+      try {
+        request.onFacts?.({ timeline: start.timeline, startLsn: start.lsn, stopLsn: stop.lsn });
+        deliver(manifestArchive(Buffer.concat(manifest), request.compressionLevel, new Date()));
+      } catch (err) {
+        fail(err as Error);
+        return;
+      }
+      stream.push(null);
+      close();
+    },
+  };
+
+  client.on('error', (err) => {
+    fail(new Error(`base backup connection failed: ${err.message}`));
+  });
+  client.on('end', () => {
+    if (!finished) fail(new Error('the base backup connection closed before the backup ended'));
+  });
+  const signal = request.signal;
+  signal?.addEventListener(
+    'abort',
+    () => {
+      fail(signal.reason instanceof Error ? signal.reason : new Error('the base backup was cancelled'));
+    },
+    { once: true },
+  );
+  client.connect().then(
+    () => {
+      if (stream.destroyed) close();
+      else void client.query(submittable as unknown as pg.QueryConfig);
+    },
+    (err: unknown) => {
+      fail(new Error(`could not open a replication connection to ${target.host}:${target.port}: ${(err as Error).message}`));
+    },
+  );
+  return stream;
+}
