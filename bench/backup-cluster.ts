@@ -8,7 +8,9 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ConnectionTarget } from '../src/platform/postgres/connection.ts';
 import { freePort } from '../src/platform/postgres/local-cluster.ts';
+import { scramVerifier } from '../src/platform/tenants/credentials.ts';
 import { findPgTools, resolveRunAs, runTool, type OsIdentity, type PgTools } from '../src/platform/postgres/tools.ts';
 import { tempDir } from '../test/helpers/platform.ts';
 
@@ -29,6 +31,8 @@ export interface BenchCluster {
   connectArgs: string[];
   /** Runs a SQL statement in `database`; returns psql's unaligned output. */
   sql(database: string, statement: string): Promise<string>;
+  /** The superuser over TCP on 127.0.0.1 with a password, the way TaskFlow reaches its managed cluster. */
+  target: ConnectionTarget;
   cleanup(): Promise<void>;
 }
 
@@ -107,20 +111,24 @@ export async function startBenchCluster(progress: Progress, options: { scale: nu
     }
     appendFileSync(
       join(pgData, 'postgresql.conf'),
-      `\n# taskflow bench\nlisten_addresses = ''\nport = ${port}\nunix_socket_directories = '${socketDir}'\nwal_level = replica\nmax_wal_senders = 4\nshared_buffers = '128MB'\nmax_wal_size = '2GB'\n${archive}`,
+      `\n# taskflow bench\nlisten_addresses = '127.0.0.1'\nport = ${port}\nunix_socket_directories = '${socketDir}'\nwal_level = replica\nmax_wal_senders = 4\nshared_buffers = '128MB'\nmax_wal_size = '2GB'\n${archive}`,
     );
     await runTool(tools.path('pg_ctl'), ['start', '--pgdata', pgData, '--log', join(pgData, 'server.log'), '--wait', '--timeout', '120'], as);
     started = true;
     const psql = async (database: string, statement: string): Promise<string> =>
       (await runTool(tools.path('psql'), [...connectArgs, '--dbname', database, '--no-psqlrc', '--tuples-only', '--no-align', '--set', 'ON_ERROR_STOP=1', '--command', statement], as)).stdout.trim();
     await psql('postgres', 'CREATE DATABASE bench');
+    // Only the SCRAM verifier goes on psql's command line, never the password.
+    const password = randomBytes(18).toString('base64url');
+    await psql('postgres', `ALTER ROLE postgres PASSWORD '${scramVerifier(password)}'`);
+    const target: ConnectionTarget = { host: '127.0.0.1', port, user: 'postgres', password };
     progress(`backup/snapshot: pgbench -i -s ${options.scale} (about ${options.scale * 15} MiB)`);
     await runTool(join(tools.binDir, 'pgbench'), [...connectArgs, '--initialize', '--scale', String(options.scale), '--quiet', 'bench'], as);
     await psql('bench', 'CHECKPOINT');
     if (options.pgbackrest && pgbackrestConfig) {
       await runTool(options.pgbackrest, [`--config=${pgbackrestConfig}`, `--stanza=${STANZA}`, 'stanza-create'], as);
     }
-    return { dir, pgData, port, socketDir, runAs, tools, pgbackrestConfig, connectArgs, sql: psql, cleanup };
+    return { dir, pgData, port, socketDir, runAs, tools, pgbackrestConfig, connectArgs, sql: psql, target, cleanup };
   } catch (err) {
     await cleanup();
     throw err;

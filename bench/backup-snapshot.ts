@@ -15,7 +15,7 @@ import type { Readable } from 'node:stream';
 import { generateIdentity, parseRecipient } from '../src/platform/backup/age-keys.ts';
 import { FilesystemRepository } from '../src/platform/backup/fs-repository.ts';
 import { manifestName } from '../src/platform/backup/manifest.ts';
-import { DEFAULT_ZSTD_LEVEL, writeBackupObject } from '../src/platform/backup/pipeline.ts';
+import { DEFAULT_SNAPSHOT_ZSTD_LEVEL, DEFAULT_ZSTD_LEVEL, writeBackupObject } from '../src/platform/backup/pipeline.ts';
 import { startBaseBackup } from '../src/platform/backup/physical/basebackup-protocol.ts';
 import { snapshotWorkers } from '../src/platform/backup/physical/snapshot.ts';
 import { runTool } from '../src/platform/postgres/tools.ts';
@@ -45,10 +45,13 @@ export interface SnapshotResult {
   /** Bytes of pg_basebackup's tar stream (cluster and WAL). */
   tarBytes: number;
   pgBasebackupToDevNull: Timing;
-  pipeline: Timing & { sizes: { compressed: number; stored: number } };
+  /** At the default snapshot level (backup.snapshotCompressionLevel). */
+  pipeline: Timing & { level: number; sizes: { compressed: number; stored: number } };
+  /** The same at level 3 (backup.compressionLevel's default), for the trade-off. */
+  pipelineAtLevel3: Timing & { level: number; sizes: { compressed: number; stored: number } };
   pgbackrest: (Timing & { version: string; processMax: number; repositoryBytes: number }) | { unavailable: string };
   /** Throughput ÷ raw pg_basebackup's (issue 5's target for the pipeline: at least 0.8), and pipeline ÷ pgBackRest. */
-  ratios: { pipelineToPgBasebackup: number; pgbackrestToPgBasebackup: number | null; pipelineToPgbackrest: number | null };
+  ratios: { pipelineToPgBasebackup: number; pipelineAtLevel3ToPgBasebackup: number; pgbackrestToPgBasebackup: number | null; pipelineToPgbackrest: number | null };
   loadAverage: [number, number];
 }
 
@@ -105,15 +108,14 @@ export async function runSnapshotBenchmark(progress: Progress): Promise<Snapshot
     const recipients = [parseRecipient(generateIdentity().recipient)];
     const devNull = openSync('/dev/null', 'w');
     const raw = (): Promise<void> => basebackup(cluster, devNull).exited;
-    let sizes = { compressed: 0, stored: 0 };
+    const sizes = new Map<number, { compressed: number; stored: number }>();
     // As takeSnapshot runs it: BASE_BACKUP over a replication connection, the server compressing (zstd,
     // a worker per core), then age, SHA-256, the repository.
-    const target = { host: cluster.socketDir, port: cluster.port, user: 'postgres', password: '' };
-    const throughPipeline = async (round: number): Promise<void> => {
+    const throughPipeline = async (round: number, level: number): Promise<void> => {
       const name = `snapshots/round-${round}.tar`;
-      const source = startBaseBackup(target, { label: `bench ${round}`, compressionLevel: DEFAULT_ZSTD_LEVEL, workers: snapshotWorkers() });
-      const manifest = await writeBackupObject({ repository, name, kind: 'snapshot', source, recipients, compressionLevel: DEFAULT_ZSTD_LEVEL, precompressed: true });
-      sizes = { compressed: manifest.sizes.compressed, stored: manifest.sizes.stored };
+      const source = startBaseBackup(cluster.target, { label: `bench ${round}`, compressionLevel: level, workers: snapshotWorkers() });
+      const manifest = await writeBackupObject({ repository, name, kind: 'snapshot', source, recipients, compressionLevel: level, precompressed: true });
+      sizes.set(level, { compressed: manifest.sizes.compressed, stored: manifest.sizes.stored });
       await repository.delete(manifestName(name));
       await repository.delete(name);
     };
@@ -127,19 +129,21 @@ export async function runSnapshotBenchmark(progress: Progress): Promise<Snapshot
       counted.stdout?.on('data', (chunk: Buffer) => (tarBytes += chunk.length));
       await counted.exited;
       const load0 = loadavg()[0]!;
-      const samples = { raw: [] as number[], pipeline: [] as number[], pgbackrest: [] as number[] };
+      const samples = { raw: [] as number[], pipeline: [] as number[], pipelineLevel3: [] as number[], pgbackrest: [] as number[] };
       for (let round = 1; round <= ROUNDS; round++) {
         samples.raw.push(await timed(raw));
-        samples.pipeline.push(await timed(() => throughPipeline(round)));
+        samples.pipeline.push(await timed(() => throughPipeline(round, DEFAULT_SNAPSHOT_ZSTD_LEVEL)));
+        samples.pipelineLevel3.push(await timed(() => throughPipeline(round, DEFAULT_ZSTD_LEVEL)));
         if (command) samples.pgbackrest.push(await timed(withPgbackrest));
         progress(
-          `backup/snapshot: round ${round}/${ROUNDS}: pg_basebackup ${samples.raw.at(-1)!.toFixed(2)} s, pipeline ${samples.pipeline.at(-1)!.toFixed(2)} s` +
+          `backup/snapshot: round ${round}/${ROUNDS}: pg_basebackup ${samples.raw.at(-1)!.toFixed(2)} s, pipeline ${samples.pipeline.at(-1)!.toFixed(2)} s (level ${DEFAULT_ZSTD_LEVEL}: ${samples.pipelineLevel3.at(-1)!.toFixed(2)} s)` +
             (command ? `, pgbackrest ${samples.pgbackrest.at(-1)!.toFixed(2)} s` : ''),
         );
       }
       const load1 = loadavg()[0]!;
       const rawTiming = timing(samples.raw, tarBytes);
-      const pipelineTiming = { ...timing(samples.pipeline, tarBytes), sizes };
+      const pipelineTiming = { ...timing(samples.pipeline, tarBytes), level: DEFAULT_SNAPSHOT_ZSTD_LEVEL, sizes: sizes.get(DEFAULT_SNAPSHOT_ZSTD_LEVEL) ?? { compressed: 0, stored: 0 } };
+      const level3Timing = { ...timing(samples.pipelineLevel3, tarBytes), level: DEFAULT_ZSTD_LEVEL, sizes: sizes.get(DEFAULT_ZSTD_LEVEL) ?? { compressed: 0, stored: 0 } };
       let pgbackrestResult: SnapshotResult['pgbackrest'] = { unavailable: 'unavailable' in pgbackrest ? pgbackrest.unavailable : 'not run' };
       if (command && cluster.pgbackrestConfig) {
         const info = JSON.parse((await runTool(command, [`--config=${cluster.pgbackrestConfig}`, `--stanza=${STANZA}`, '--output=json', 'info'], as)).stdout) as {
@@ -150,9 +154,9 @@ export async function runSnapshotBenchmark(progress: Progress): Promise<Snapshot
       }
       return {
         description:
-          `pgbench -i -s ${SCALE} cluster. pg_basebackup -Ft -D - -X fetch --checkpoint fast: to /dev/null, and through TaskFlow's snapshot pipeline (BASE_BACKUP over a replication connection with server-side zstd level 3, workers=<cores>, then age to one recipient, SHA-256, ` +
+          `pgbench -i -s ${SCALE} cluster. pg_basebackup -Ft -D - -X fetch --checkpoint fast: to /dev/null, and through TaskFlow's snapshot pipeline (BASE_BACKUP over a replication connection with server-side zstd at the snapshot level ${DEFAULT_SNAPSHOT_ZSTD_LEVEL}, and at level ${DEFAULT_ZSTD_LEVEL} for comparison, workers=<cores>, then age to one recipient, SHA-256, ` +
           'filesystem repository with fsync, as takeSnapshot runs it). pgBackRest: backup --type=full, zstd level 3, aes-256-cbc, process-max 1, start-fast, WAL archived by its archive-push. ' +
-          `Rounds alternate (pg_basebackup, pipeline, pgBackRest); the figure is the median of ${ROUNDS}. MiB/s are the tar stream's bytes ÷ seconds for all three.`,
+          `Rounds alternate (pg_basebackup, pipeline, pipeline at level 3, pgBackRest); the figure is the median of ${ROUNDS}. MiB/s are the tar stream's bytes ÷ seconds for all three.`,
         postgresVersion,
         pgbenchScale: SCALE,
         rounds: ROUNDS,
@@ -160,9 +164,11 @@ export async function runSnapshotBenchmark(progress: Progress): Promise<Snapshot
         tarBytes,
         pgBasebackupToDevNull: rawTiming,
         pipeline: pipelineTiming,
+        pipelineAtLevel3: level3Timing,
         pgbackrest: pgbackrestResult,
         ratios: {
           pipelineToPgBasebackup: ratio(pipelineTiming.mibPerSecond, rawTiming.mibPerSecond),
+          pipelineAtLevel3ToPgBasebackup: ratio(level3Timing.mibPerSecond, rawTiming.mibPerSecond),
           pgbackrestToPgBasebackup: 'mibPerSecond' in pgbackrestResult ? ratio(pgbackrestResult.mibPerSecond, rawTiming.mibPerSecond) : null,
           pipelineToPgbackrest: 'mibPerSecond' in pgbackrestResult ? ratio(pipelineTiming.mibPerSecond, pgbackrestResult.mibPerSecond) : null,
         },

@@ -13,8 +13,11 @@ import { runBackupBenchmark } from './backup.ts';
 import { runRestoreBenchmark } from './backup-restore.ts';
 import { runExportBenchmark } from './backup-export.ts';
 import { runFailoverBenchmark } from './failover.ts';
+import { runFailoverGapBenchmark } from './failover-gap.ts';
 import { runPatroniFailoverBenchmark } from './failover-patroni.ts';
 import { runHttpBenchmark } from './http.ts';
+import { runMetricsBenchmark } from './metrics.ts';
+import { runRemoteRebuildBenchmark } from './remote-rebuild.ts';
 import { runRemoteStandbyBenchmark } from './remote-standby.ts';
 import { runTenantsBenchmark } from './tenants.ts';
 
@@ -26,10 +29,13 @@ const BENCHMARKS: Record<string, (progress: Progress) => Promise<unknown>> = {
   http: runHttpBenchmark,
   failover: runFailoverBenchmark,
   'failover-patroni': runPatroniFailoverBenchmark,
+  'failover-gap': runFailoverGapBenchmark,
   backup: runBackupBenchmark,
   restore: runRestoreBenchmark,
   export: runExportBenchmark,
   'remote-standby': runRemoteStandbyBenchmark,
+  'remote-rebuild': runRemoteRebuildBenchmark,
+  metrics: runMetricsBenchmark,
 };
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));

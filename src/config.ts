@@ -6,6 +6,8 @@ import Value from 'typebox/value';
 import { TENANT_CONNECTION_LIMIT } from './platform/tenants/provision.ts';
 import { isNodeName } from './platform/replication/topology.ts';
 import { BackupConfigSchema, backupConfigProblems } from './platform/backup/config.ts';
+import { isExposed, networkProblems } from './platform/postgres/network.ts';
+import { MetricsConfigSchema, metricsConfigProblems } from './platform/metrics/config.ts';
 
 const Mode = Type.Union([Type.Literal('saas'), Type.Literal('onprem')]);
 const LogLevel = Type.Union([
@@ -77,6 +79,25 @@ export const ConfigSchema = Type.Object(
         osUser: Type.String({ minLength: 1, default: 'postgres' }),
         /** How long opening a connection to the primary may take before the request is answered 503. */
         connectTimeoutMs: Type.Integer({ minimum: 100, maximum: 120_000, default: 3_000 }),
+        /**
+         * Addresses of this machine the managed cluster listens on (listen_addresses); 127.0.0.1 is
+         * always among them. Standbys on other machines and app hosts connect to one of these.
+         */
+        listenAddresses: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { uniqueItems: true, default: ['127.0.0.1'] }),
+        /** DNS names other machines reach this one by; the cluster's server certificate names them (verify-full). */
+        hostNames: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { uniqueItems: true, default: [] }),
+        /** Who may connect from other machines (pg_hba, TLS and SCRAM only): IP networks or single addresses. */
+        allowedNetworks: Type.Object(
+          {
+            /** Where standbys stream from (the replication role, with its client certificate). */
+            replication: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { uniqueItems: true, default: [] }),
+            /** Where TaskFlow's app hosts (and this machine, for its probes of remote standbys) log in to databases from. */
+            clients: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { uniqueItems: true, default: [] }),
+            /** Allows a /0 network (every address): only behind a firewall that does the limiting. */
+            allowEverywhere: Type.Boolean({ default: false }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
         /** Following the primary through failovers and switchovers (docs/high-availability.md). */
         primary: Type.Object(
           {
@@ -226,6 +247,8 @@ export const ConfigSchema = Type.Object(
     ),
     /** Backups: age recipients, repositories with their jurisdictions, and where backups may be kept (docs/backups.md). */
     backup: BackupConfigSchema,
+    /** The operator metrics listener, off by default (docs/operations.md, "Monitoring"). */
+    metrics: MetricsConfigSchema,
   },
   { additionalProperties: false },
 );
@@ -268,6 +291,10 @@ const ENV_KEYS: Record<string, string> = {
   TASKFLOW_SMTP_HOST: 'mail.smtp.host',
   TASKFLOW_SMTP_PORT: 'mail.smtp.port',
   TASKFLOW_SMTP_USER: 'mail.smtp.user',
+  TASKFLOW_METRICS_ENABLED: 'metrics.enabled',
+  TASKFLOW_METRICS_HOST: 'metrics.host',
+  TASKFLOW_METRICS_PORT: 'metrics.port',
+  TASKFLOW_METRICS_TOKEN_FILE: 'metrics.tokenFile',
 };
 
 export interface LoadConfigOptions {
@@ -404,7 +431,12 @@ function crossFieldProblems(config: ParsedConfig): string[] {
   if (config.postgres.patroni && !config.databaseUrl) {
     problems.push("postgres.patroni: needs databaseUrl, the user, password and database to connect with (its host and port are replaced by the Patroni leader's)");
   }
+  problems.push(...networkProblems(config.postgres));
+  if (config.databaseUrl && isExposed(config.postgres)) {
+    problems.push('postgres.listenAddresses: the network settings are for the cluster TaskFlow runs itself; with databaseUrl, configure that cluster instead');
+  }
   problems.push(...backupConfigProblems(config.backup));
+  problems.push(...metricsConfigProblems(config.metrics, config.server));
   return problems;
 }
 

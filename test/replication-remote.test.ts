@@ -8,10 +8,12 @@ import assert from 'node:assert/strict';
 import { chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
 import { freePort } from '../src/platform/postgres/local-cluster.ts';
 import { resolveRunAs } from '../src/platform/postgres/tools.ts';
+import { replicationPassword } from '../src/platform/replication/access.ts';
 import { sshdUnavailable } from './backup-fixtures.ts';
-import { eventually, nodeIn, startPostgresSshd, startReplicatedCluster, type PostgresSshd, type ReplicatedCluster } from './helpers/replication.ts';
+import { eventually, killPostmasterIn, nodeIn, startPostgresSshd, startReplicatedCluster, withRecordedRemote, type PostgresSshd, type ReplicatedCluster } from './helpers/replication.ts';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (sshd logs in as the postgres OS user)' : sshdUnavailable();
 
@@ -33,12 +35,21 @@ describe('a remote standby over SSH', { timeout: 240_000, skip: skip ?? false },
     return rc.cli('cluster', 'standby', 'add', name, ...Object.entries(flags).flat(), '--json');
   };
   const slots = async () => (await rc.sql<{ slot_name: string }>(rc.topology().primary, 'SELECT slot_name FROM pg_replication_slots ORDER BY 1')).map((r) => r.slot_name);
-  const killRemote = (name: string) => {
+
+  const passfile = () => readFileSync(join(`${remoteDir('c')}.replication`, 'replicator.pgpass'), 'utf8');
+  /** c's machine "unreachable": its SSH port is one nobody listens on. */
+  const withUnreachableC = async <T>(fn: () => Promise<T>): Promise<T> => withRecordedRemote(rc.dataDir, 'c', { sshPort: await freePort() }, fn);
+  const walSenderPid = async (primary: string, name: string) =>
+    (await rc.sql<{ pid: number }>(primary, "SELECT pid FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming'", [name]))[0]?.pid;
+  /** A query on the primary's control database (where alerts are kept). */
+  const queryControl = async <R extends pg.QueryResultRow>(text: string): Promise<R[]> => {
+    const password = readFileSync(join(rc.dataDir, 'secrets', 'pg-superuser.password'), 'utf8').trim();
+    const control = new pg.Client({ host: '127.0.0.1', port: rc.port(rc.topology().primary), user: 'taskflow_admin', password, database: 'taskflow_control' });
+    await control.connect();
     try {
-      const pid = Number(readFileSync(join(remoteDir(name), 'postmaster.pid'), 'utf8').split('\n')[0]);
-      if (pid > 0) process.kill(-pid, 'SIGKILL');
-    } catch {
-      /* not running */
+      return (await control.query<R>(text)).rows;
+    } finally {
+      await control.end();
     }
   };
 
@@ -48,7 +59,7 @@ describe('a remote standby over SSH', { timeout: 240_000, skip: skip ?? false },
     await rc.sql('main', 'CREATE TABLE remote_rows (id int PRIMARY KEY, note text)');
   });
   after(async () => {
-    for (const name of ['c', 'r', 'busy']) killRemote(name);
+    for (const name of ['c', 'r', 'busy']) killPostmasterIn(remoteDir(name));
     await rc.cleanup();
     await sshd.cleanup();
   });
@@ -137,6 +148,53 @@ describe('a remote standby over SSH', { timeout: 240_000, skip: skip ?? false },
     assert.equal(started.code, 0, started.stderr);
     await eventually('c streaming again', async () => (nodeIn(await rc.status(), 'c').receiver === 'streaming' ? true : undefined));
   });
+
+  test('rotate-password reaches the local and the remote passfile and each standby reconnects with it; an unreachable node is reported and alerted', async (t) => {
+    // A local standby for the rotation, removed at the end of this test.
+    assert.equal((await rc.cli('cluster', 'standby', 'add', 'b')).code, 0);
+    const localPassfile = () => readFileSync(join(rc.dataDir, 'postgres', 'replication', 'replicator.pgpass'), 'utf8');
+    const masterKey = readFileSync(join(rc.dataDir, 'secrets', 'master.key'), 'utf8').trim();
+    const expected = (version: number) => `*:*:*:taskflow_replicator:${replicationPassword(masterKey, version)}\n`;
+    assert.equal(passfile(), expected(1));
+
+    // c's machine cannot be reached: the rotation goes ahead for the others and says what to do.
+    const partial = await withUnreachableC(() => rc.cli('cluster', 'rotate-password', '--json'));
+    assert.equal(partial.code, 1, partial.stderr);
+    assert.match(partial.stderr, /rotated \(version 2\).*c \(unreachable: ssh postgres@127\.0\.0\.1:\d+: cannot reach the server.*rotate-password' again/s);
+    const outcomes = (JSON.parse(partial.stdout) as { nodes: { name: string; outcome: string }[] }).nodes;
+    assert.deepEqual(Object.fromEntries(outcomes.map((n) => [n.name, n.outcome])), { main: 'written', b: 'reconnected', c: 'unreachable' });
+    assert.equal(localPassfile(), expected(2));
+    assert.equal(passfile(), expected(1), 'c still has the old password');
+    const alert = () => queryControl<{ open: boolean }>("SELECT resolved_at IS NULL AS open FROM alerts WHERE key = 'replication.credential-undelivered:c'");
+    assert.deepEqual(await alert(), [{ open: true }]);
+    assert.ok(await walSenderPid('main', 'c'), 'its current connection goes on');
+
+    // Reachable again: the next rotation delivers, c reconnects with the new password, the alert is resolved.
+    const before = await walSenderPid('main', 'c');
+    const full = await rc.cli('cluster', 'rotate-password', '--json');
+    assert.equal(full.code, 0, full.stderr);
+    const result = JSON.parse(full.stdout) as { credentialVersion: number; tookMs: number; nodes: { name: string; outcome: string }[] };
+    assert.equal(result.credentialVersion, 3);
+    t.diagnostic(`rotation's own work: ${result.tookMs} ms`);
+    assert.deepEqual(Object.fromEntries(result.nodes.map((n) => [n.name, n.outcome])), { main: 'written', b: 'reconnected', c: 'reconnected' });
+    assert.equal(passfile(), expected(3));
+    assert.equal(localPassfile(), expected(3));
+    assert.notEqual(await walSenderPid('main', 'c'), before, 'c streams on a new connection');
+    assert.deepEqual(await alert(), [{ open: false }]);
+
+    // Its WAL receiver cut off again (as a network blip would): it comes back with the new password.
+    const pid = await walSenderPid('main', 'c');
+    await rc.sql('main', 'SELECT pg_terminate_backend($1)', [pid]);
+    await eventually('c streaming on a new connection', async () => {
+      const now = await walSenderPid('main', 'c');
+      return now !== undefined && now !== pid ? true : undefined;
+    });
+    await rc.sql('main', 'CREATE TABLE rotation_rows (id int PRIMARY KEY)');
+    await rc.sql('main', 'INSERT INTO rotation_rows VALUES (1)');
+    for (const node of ['b', 'c']) await eventually(`the row on ${node}`, async () => ((await rc.sql(node, 'SELECT 1 FROM rotation_rows')).length > 0 ? true : undefined));
+    assert.equal((await rc.cli('cluster', 'standby', 'remove', 'b', '--yes')).code, 0);
+  });
+
 
   test('standby remove deletes a remote standby there and drops its slot', async () => {
     const r = await add('r');

@@ -10,6 +10,7 @@ import { replicationMetrics } from '../platform/replication/metrics.ts';
 import { setMode } from '../platform/replication/mode.ts';
 import { addStandby, rebuildNode, removeNode, startNodes, stopNodes, type AddedStandby } from '../platform/replication/standby.ts';
 import { addRemoteStandby, remoteStandbyOptions, type RemoteStandbyFlags } from '../platform/replication/remote-standby.ts';
+import { rotateReplicationPassword, undeliveredError } from '../platform/replication/rotate-password.ts';
 import { clusterStatus, type ClusterStatus } from '../platform/replication/status.ts';
 import { switchover } from '../platform/replication/switchover.ts';
 import { configFrom, withGlobalOptions, type GlobalOptions } from './context.ts';
@@ -90,6 +91,7 @@ export function clusterCommand(): Command {
     .option('--pgdata <dir>', 'with --remote: its data directory there (new or empty)')
     .option('--site <site>', 'with --remote: the site it runs at')
     .option('--pg-bin <dir>', 'with --remote: the PostgreSQL server tools there (default: the same directory as here)')
+    .option('--primary-host <host>', "with --remote: the address or DNS name the standby reaches the primary at (default: the first of postgres.listenAddresses that is not loopback)")
     .option('--json', 'print JSON')
     .action(async (name: string, opts: Opts & RemoteStandbyFlags & { port?: string }) => {
       const port = opts.port === undefined ? undefined : Number(opts.port);
@@ -126,7 +128,7 @@ export function clusterCommand(): Command {
 
   leaf(cluster, 'failover', 'promote a standby because the primary is lost; the old primary is fenced')
     .requiredOption('--to <node>', 'the standby to promote')
-    .option('--force', 'promote even when the standby lacks committed transactions of the old primary (they are lost)')
+    .option('--force', 'promote even when the standby lacks committed transactions of the old primary that may have been acknowledged, or when that cannot be told (they are lost)')
     .option('--json', 'print JSON')
     .action(async (opts: Opts & { to: string; force?: boolean }) => {
       await withReplication(opts, async (ctx) => {
@@ -137,6 +139,11 @@ export function clusterCommand(): Command {
           note(
             `${result.resumed ? 'finished the interrupted failover: ' : ''}${result.to} is the primary (timeline ${result.timeline ?? '?'}); ${result.from} is fenced (${result.oldPrimary === 'stopped' ? 'it was stopped' : 'it was down'})${gap}; took ${result.tookMs} ms`,
           );
+          const d = result.discarded;
+          if (d) {
+            const what = `${d.commits} ${d.acknowledged === 'no' ? 'unacknowledged commit(s)' : 'committed transaction(s), possibly acknowledged,'} (${formatBytes(d.bytes)} of WAL${d.lastCommitAt ? `, the last made at ${d.lastCommitAt}` : ''})`;
+            note(d.acknowledged === 'no' ? `discarded ${what} that ${result.to} never received: ${d.why}` : `lost by --force: ${what}`);
+          }
           note(`make ${result.from} a standby again with 'taskflow cluster rebuild ${result.from}'`);
         }
       });
@@ -171,6 +178,21 @@ export function clusterCommand(): Command {
         const result = await rebuildNode(ctx, { name, fresh: opts.fresh ?? false });
         if (opts.json) printJson(result);
         else note(`${result.name} streams from ${result.upstream} (${result.method}, ${result.tookMs} ms)${result.keptLogs ? `; its earlier logs are in ${result.keptLogs}` : ''}`);
+      });
+    });
+
+  leaf(cluster, 'rotate-password', "give the replication role a new password and send it to every node's passfile (over SSH to remote ones)")
+    .option('--json', 'print JSON')
+    .action(async (opts: Opts) => {
+      await withReplication(opts, async (ctx) => {
+        const result = await rotateReplicationPassword(ctx);
+        if (opts.json) printJson(result);
+        else {
+          printTable(['node', 'where', 'outcome', 'error'], result.nodes.map((n) => [n.name, n.remote ? 'remote' : 'local', n.outcome, n.error ?? null]));
+          note(`replication password version ${result.credentialVersion}; took ${result.tookMs} ms`);
+        }
+        const undelivered = undeliveredError(result);
+        if (undelivered) throw undelivered;
       });
     });
 

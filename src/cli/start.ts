@@ -11,6 +11,8 @@ import { DEMO_OWNER_EMAIL, ensureDemoTenant } from '../platform/tenants/demo.ts'
 import { issueSetupLink } from '../app/accounts/setup.ts';
 import { startMail, type MailService } from '../platform/mail/index.ts';
 import { startBackupJobs, type BackupJobs } from '../platform/backup/schedule.ts';
+import type { MetricsServer } from '../app/metrics-server.ts';
+import { readMetricsToken } from '../platform/metrics/token.ts';
 import { configFrom, withGlobalOptions, type GlobalOptions } from './context.ts';
 import { note } from './output.ts';
 import { tenantUrl } from '../platform/tenants/urls.ts';
@@ -49,6 +51,8 @@ export function startCommand(): Command {
         'server.tls.mode': opts.tls,
       });
       const log = createLogger({ level: config.logLevel });
+      // Read before PostgreSQL starts: a token file other users can read stops the start at once.
+      const metricsToken = config.metrics.enabled && config.metrics.tokenFile ? readMetricsToken(config.metrics.tokenFile) : null;
       // Loaded here so that other commands do not pay for the HTTP stack.
       const { buildServer } = await import('../app/server.ts');
       prepareDataDir(dataDirLayout(config.dataDir));
@@ -59,6 +63,7 @@ export function startCommand(): Command {
       let backupJobs: BackupJobs | null = null;
       let server: FastifyInstance | null = null;
       let redirect: Server | null = null;
+      let metrics: MetricsServer | null = null;
       let stopping = false;
       const stop = async (signal: string) => {
         if (stopping) {
@@ -69,6 +74,7 @@ export function startCommand(): Command {
         log.info({ signal }, 'shutting down');
         try {
           redirect?.close();
+          await metrics?.close();
           await server?.close();
           await backupJobs?.stop();
           await mail?.close();
@@ -93,12 +99,14 @@ export function startCommand(): Command {
         backupJobs = await startBackupJobs(platform);
         const tls = await loadTls(config, log);
         server = await buildServer({ platform, tls });
+        // The operator's metrics listener, on its own address (never the app's); it measures the app's requests too.
+        if (config.metrics.enabled) metrics = await (await import('../app/metrics-server.ts')).startMetricsServer({ platform, app: server, token: metricsToken });
         const { host } = config.server;
         await server.listen({ host, port: tls ? config.server.tls.port : config.server.port });
         const mainPort = boundPort(server.server.address(), tls ? config.server.tls.port : config.server.port);
         if (tls) redirect = await listenRedirect(createRedirectServer({ baseDomain: config.server.baseDomain, httpsPort: mainPort }), host, config.server.port);
         const listening = tls ? { tlsPort: mainPort } : { port: mainPort };
-        note(`TaskFlow is running (data in ${config.dataDir}; PostgreSQL ${platform.cluster ? `managed on port ${platform.target.port}` : `at ${platform.target.host}:${platform.target.port}`}).`);
+        note(`TaskFlow is running (data in ${config.dataDir}; PostgreSQL ${platform.cluster ? `managed on ${platform.target.host === '127.0.0.1' ? 'port ' : `${platform.target.host}:`}${platform.target.port}` : `at ${platform.target.host}:${platform.target.port}`}).`);
         if (tls) {
           const trust = tls.issuer ? `certificates from the local authority ${tls.issuer.certPath}: trust it once` : tls.certPath;
           note(`HTTPS on ${host}:${mainPort} (${trust}); HTTP on port ${config.server.port} only redirects.`);
@@ -112,9 +120,11 @@ export function startCommand(): Command {
             note(`Demo owner ${DEMO_OWNER_EMAIL}: a one-time setup link was mailed; read it with 'npx taskflow mail show latest'`);
           } else note(`  (its API token was printed on first start; 'taskflow tenant token demo' issues a new one)`);
         }
+        if (metrics) note(`Metrics for Prometheus at ${metrics.url}/metrics${config.metrics.tokenFile ? ' (bearer token from metrics.tokenFile)' : ''}.`);
         note('Press Ctrl-C to stop.');
       } catch (err) {
         redirect?.close();
+        await metrics?.close().catch(() => undefined);
         await server?.close().catch(() => undefined);
         await backupJobs?.stop().catch(() => undefined);
         await mail?.close().catch(() => undefined);

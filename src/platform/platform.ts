@@ -14,8 +14,10 @@ import { ensureControlPlane } from './control-plane.ts';
 import { ControlDbAlerts, type Alerts } from './alerts/alerts.ts';
 import { ManagedPrimaryLookup } from './replication/managed-primary.ts';
 import { openReplication } from './replication/context.ts';
-import { recordedPrimary, startManagedStandbys, type ManagedStandbys } from './replication/managed-nodes.ts';
+import { managedCredentials, recordedPrimary, startManagedStandbys, startRecordedPrimary, type ManagedStandbys } from './replication/managed-nodes.ts';
+import { RemoteCluster } from './replication/remote-cluster.ts';
 import { ReplicationWatch } from './replication/status-alerts.ts';
+import { applyClusterNetwork } from './replication/network-access.ts';
 import { PatroniLookup } from './replication/patroni.ts';
 import { fixedPrimary, PrimaryLocator, type PrimaryLookup } from './replication/primary-locator.ts';
 
@@ -71,7 +73,7 @@ async function prepareManagedCluster(config: Config, dir: DataDir, tools: PgTool
     }
     // After a failover or switchover the primary is another node (docs/high-availability.md).
     const primary = recordedPrimary(dir, state.managed.port);
-    if (!existsSync(join(primary.pgData, 'PG_VERSION'))) {
+    if (!primary.remote && !existsSync(join(primary.pgData, 'PG_VERSION'))) {
       throw new UserError(
         `${dir.root} is damaged: its PostgreSQL cluster ${primary.pgData} is missing. Restore it from a backup, or move the data directory away to start afresh.`,
       );
@@ -80,7 +82,9 @@ async function prepareManagedCluster(config: Config, dir: DataDir, tools: PgTool
       throw new UserError(`the cluster in ${dir.pgData} is PostgreSQL ${state.managed.pgMajor}, but the tools found are ${tools.major} (${tools.binDir}); set TASKFLOW_PG_BINDIR`);
     }
     const password = ensureSecret(dir, 'pg-superuser.password');
-    return new LocalCluster({ pgData: primary.pgData, port: primary.port, tools, runAs, superuserPassword: password, maxSlotWalKeepSizeMb: config.replication.maxSlotWalKeepSizeMb });
+    const options = { port: primary.port, tools, runAs, superuserPassword: password, maxSlotWalKeepSizeMb: config.replication.maxSlotWalKeepSizeMb };
+    // A primary on another machine (a failover to a remote node) is reached at its address.
+    return primary.remote ? new RemoteCluster(options, primary.remote) : new LocalCluster({ ...options, pgData: primary.pgData });
   }
   if (!initialise) throw new UserError(`${dir.root} is not initialised; run 'taskflow start' first`);
   if (state && !state.initialised) {
@@ -136,17 +140,18 @@ export async function openPlatform(config: Config, options: OpenOptions): Promis
     if (!state) writeState(dir, { version: STATE_VERSION, initialised: true, createdAt: new Date().toISOString(), managed: null });
   } else {
     cluster = await prepareManagedCluster(config, dir, tools, log, options.initialise ?? false);
-    const outcome = await cluster.start();
+    const mainPort = readState(dir)?.managed?.port ?? cluster.port;
+    const outcome = await startRecordedPrimary(cluster, recordedPrimary(dir, mainPort).name);
     startedHere = outcome === 'started';
     if (startedHere) log.info({ port: cluster.port }, 'PostgreSQL started');
-    const mainPort = readState(dir)?.managed?.port ?? cluster.port;
     try {
+      await applyClusterNetwork({ config, dir, runAs: cluster.runAs, masterKey, log, mainPort }, cluster);
       standbys = await startManagedStandbys({ dir, primary: cluster, mainPort, log });
     } catch (err) {
       if (startedHere) await cluster.stop().catch(() => undefined);
       throw err;
     }
-    credentials = cluster.target();
+    credentials = managedCredentials(dir, mainPort, cluster);
     // startManagedStandbys has just asked every node whether it accepts writes.
     const checkedPrimary = recordedPrimary(dir, mainPort).name;
     managedLookup = new ManagedPrimaryLookup({ dir, mainPort, cluster, splitBrainCheckMs: config.postgres.primary.splitBrainCheckMs, checkedPrimary });
@@ -217,7 +222,8 @@ export async function openPlatform(config: Config, options: OpenOptions): Promis
       // Asked to stop the cluster: the node that is the primary now goes too, if a failover moved it.
       const now = closeOptions.stopCluster === true ? managedLookup?.recordedPrimary() : null;
       if (now && now.pgData !== cluster?.pgData) await now.stop();
-      if (cluster && (closeOptions.stopCluster ?? startedHere)) {
+      // A primary on another machine was not started here and is not stopped here either.
+      if (cluster && !(cluster instanceof RemoteCluster) && (closeOptions.stopCluster ?? startedHere)) {
         await cluster.stop();
         log.info('PostgreSQL stopped');
       }

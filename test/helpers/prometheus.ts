@@ -37,7 +37,8 @@ function parseValue(text: string): number {
   if (text === '+Inf') return Infinity;
   if (text === '-Inf') return -Infinity;
   const value = Number(text);
-  if (Number.isNaN(value) && text !== 'NaN') throw new Error(`bad value: ${text}`);
+  // Prometheus reads NaN in any case; prom-client writes `Nan`.
+  if (Number.isNaN(value) && text.toLowerCase() !== 'nan') throw new Error(`bad value: ${text}`);
   return value;
 }
 

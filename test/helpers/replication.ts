@@ -6,6 +6,7 @@ import pg from 'pg';
 import { freePort } from '../../src/platform/postgres/local-cluster.ts';
 import { resolveRunAs, runTool } from '../../src/platform/postgres/tools.ts';
 import type { ClusterStatus } from '../../src/platform/replication/status.ts';
+import type { RemoteNode } from '../../src/platform/replication/remote-shell.ts';
 import type { Topology } from '../../src/platform/replication/topology.ts';
 import { runCli, type CliResult } from './cli.ts';
 import { startTestPlatform, tempDir } from './platform.ts';
@@ -124,6 +125,33 @@ export async function startReplicatedCluster(): Promise<ReplicatedCluster> {
       rmSync(join(dataDir, '..'), { recursive: true, force: true });
     },
   };
+}
+
+/** Runs `fn` with the SSH target recorded for remote node `node` in replication.json changed by `patch` (an unreachable port, other tools), and puts it back. */
+export async function withRecordedRemote<T>(dataDir: string, node: string, patch: Partial<RemoteNode>, fn: () => Promise<T>): Promise<T> {
+  const path = join(dataDir, 'replication.json');
+  const saved = (JSON.parse(readFileSync(path, 'utf8')) as Topology).nodes[node]?.remote;
+  if (!saved) throw new Error(`node ${node} is not remote`);
+  const setRemote = (remote: RemoteNode) => {
+    const now = JSON.parse(readFileSync(path, 'utf8')) as Topology;
+    writeFileSync(path, JSON.stringify({ ...now, nodes: { ...now.nodes, [node]: { ...now.nodes[node], remote } } }));
+  };
+  setRemote({ ...saved, ...patch });
+  try {
+    return await fn();
+  } finally {
+    setRemote(saved);
+  }
+}
+
+/** kill -9 of the postmaster running in `pgData` (a "remote" node's directory on this machine) and its process group, if one runs. */
+export function killPostmasterIn(pgData: string): void {
+  try {
+    const pid = Number(readFileSync(join(pgData, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    if (pid > 0) process.kill(-pid, 'SIGKILL');
+  } catch {
+    /* not running */
+  }
 }
 
 /** Polls `check` until it returns a value (not undefined); fails with `what` after `timeoutMs`. */

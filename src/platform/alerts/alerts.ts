@@ -28,6 +28,7 @@ export const ALERT_CODES = [
   'replication.fenced-primary-returned',
   'replication.failover',
   'replication.split-brain',
+  'replication.credential-undelivered',
   'drill.failed',
 ] as const;
 

@@ -1,45 +1,39 @@
 /**
- * Worker threads that seal batches of age payload chunks side by side: one thread's
+ * Worker threads that seal or open batches of age payload chunks side by side: one thread's
  * ChaCha20-Poly1305 (libsodium) is a little slower than the `age` CLI's, so an object larger than
- * one batch is sealed on every core. A batch is a SharedArrayBuffer holding up to 16 chunks at a
- * stride of 64 KiB + 16: the stream's thread copies the plaintext in, a worker seals each chunk in
- * place (its tag lands in the 16 bytes after it) and the same memory goes on as the output, so
- * no bytes are copied back and nothing but the batch is allocated.
+ * a few batches is worked on by every core. A batch (age-payload.ts) is a SharedArrayBuffer: the
+ * stream's thread lays the input out in it, a worker runs it in place and the same memory goes on
+ * as the output, so no bytes are copied back. (Transferring plain ArrayBuffers there and back
+ * instead measured slower: every buffer a worker receives counts as its isolate's external memory,
+ * and the workers spent a fifth of their time in full garbage collections.)
  *
  * The pool is shared by the process, started on first need, and does not keep it alive. A worker
  * that dies fails the batches it held; the next batch starts a new one.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { SEALED_CHUNK_BYTES } from './age-payload.ts';
+import type { BatchJob } from './age-payload.ts';
 
-export const BATCH_CHUNKS = 16;
-export const BATCH_BYTES = BATCH_CHUNKS * SEALED_CHUNK_BYTES;
-
-/** A batch for a worker: where its chunks are, their counters, which is last. */
-export interface SealRequest {
+/** A batch for a worker: its memory, the payload key and where it is in the payload. */
+export interface BatchRequest extends BatchJob {
   id: number;
   key: Uint8Array;
   batch: SharedArrayBuffer;
-  /** The counter of the batch's first chunk. */
-  first: number;
-  /** Plaintext bytes of each chunk (all 64 KiB but possibly the last). */
-  lengths: number[];
-  /** Whether the batch's last chunk is the payload's final chunk. */
-  final: boolean;
 }
 
-export interface SealReply {
+export interface BatchReply {
   id: number;
+  /** When opening: the index in the batch of the first chunk that did not authenticate, or -1. */
+  failed: number;
   error?: string;
 }
 
 interface Member {
   worker: Worker;
-  pending: Map<number, (error: Error | null) => void>;
+  pending: Map<number, (error: Error | null, failed?: number) => void>;
 }
 
-class SealPool {
+class PayloadPool {
   readonly size = Math.min(4, availableParallelism());
   readonly #members: (Member | null)[] = [];
   #next = 0;
@@ -54,11 +48,12 @@ class SealPool {
     const fail = (error: Error) => {
       this.#drop(index, member, error);
     };
-    worker.on('message', (reply: SealReply) => {
+    worker.on('message', (reply: BatchReply) => {
       const settle = member.pending.get(reply.id);
       member.pending.delete(reply.id);
       if (member.pending.size === 0) worker.unref();
-      settle?.(reply.error ? new Error(`age worker: ${reply.error}`) : null);
+      if (reply.error !== undefined) settle?.(new Error(`age worker: ${reply.error}`));
+      else settle?.(null, reply.failed);
     });
     worker.on('error', (err: Error) => {
       fail(new Error(`age worker failed: ${err.message}`));
@@ -70,19 +65,27 @@ class SealPool {
     return member;
   }
 
-  /** Seals a batch on the next worker; resolves once its chunks are sealed in place. */
-  seal(request: Omit<SealRequest, 'id'>): Promise<void> {
+  /**
+   * Runs a batch on the next worker; resolves once its chunks are sealed or opened in place, with
+   * the index of the first chunk that did not open (-1: none).
+   */
+  run(job: BatchJob, key: Uint8Array, batch: SharedArrayBuffer): Promise<number> {
     const member = this.#member(this.#next);
     this.#next = (this.#next + 1) % this.size;
     const id = ++this.#ids;
-    return new Promise<void>((resolve, reject) => {
-      member.pending.set(id, (error) => {
+    return new Promise<number>((resolve, reject) => {
+      member.pending.set(id, (error, failed) => {
         if (error) reject(error);
-        else resolve();
+        else resolve(failed ?? -1);
       });
       member.worker.ref();
-      member.worker.postMessage({ ...request, id } satisfies SealRequest);
+      member.worker.postMessage({ id, op: job.op, first: job.first, lengths: job.lengths, final: job.final, key, batch } satisfies BatchRequest);
     });
+  }
+
+  /** How many worker threads are running (started on first need). */
+  get running(): number {
+    return this.#members.filter((member) => member !== null).length;
   }
 
   /** Forgets a worker and fails the batches it held. */
@@ -100,11 +103,11 @@ class SealPool {
   }
 }
 
-let shared: SealPool | null = null;
+let shared: PayloadPool | null = null;
 
 /** The process's pool, or null on a single core (where a thread of its own gains nothing). */
-export function sealPool(): SealPool | null {
+export function payloadPool(): PayloadPool | null {
   if (availableParallelism() < 2) return null;
-  shared ??= new SealPool();
+  shared ??= new PayloadPool();
   return shared;
 }

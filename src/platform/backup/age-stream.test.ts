@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { Readable, Writable } from 'node:stream';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Duplex, Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
 import { bytesPulledWhileStalled } from '../../../test/helpers/streams.ts';
 import { generateIdentity, parseIdentity, parseRecipient, type AgeIdentity, type AgeRecipient } from './age-keys.ts';
-import { sealPool } from './age-seal-pool.ts';
+import { payloadPool } from './age-seal-pool.ts';
 import { CHUNK_BYTES, createAgeDecryptStream, createAgeEncryptStream } from './age-stream.ts';
 import { isBackupError, type BackupErrorCode } from './errors.ts';
 
@@ -166,28 +170,101 @@ test('memory stays bounded: a consumer that stops reading stops the producer aft
   assert.ok(produced <= 8 * 1024 * 1024, `${produced / 1024 / 1024} MiB pulled from the source`);
 });
 
-test('workers stopped in the middle of a stream fail it or are replaced, never stall or garble it', async () => {
-  const plain = randomBytes(24 * 1024 * 1024);
-  const pool = sealPool();
+/** Chunks enough for batches opened and sealed in the pool: past the 8 × 16 run on the stream's thread. */
+const POOLED = 200;
+
+test('round trip past the batches run on the stream thread, with the last chunk split around its tag', async () => {
+  for (const size of [128 * CHUNK_BYTES, 128 * CHUNK_BYTES + 1, POOLED * CHUNK_BYTES - 5, POOLED * CHUNK_BYTES]) {
+    const plain = randomBytes(size);
+    assert.deepEqual(await decrypt(await encrypt(plain)), plain, `size ${size}`);
+  }
+});
+
+test('chunks opened in the pool: altered, reordered or cut chunks are named', async () => {
+  const sealed = await encrypt(randomBytes(POOLED * CHUNK_BYTES + 5));
+  const start = payloadStart(sealed);
+  const altered = Buffer.from(sealed);
+  altered[start + 150 * SEALED + 7] = (altered[start + 150 * SEALED + 7] as number) ^ 0x01;
+  await refused(altered, 'age-integrity', 'chunk 150: the file was altered or its chunks reordered');
+  const chunk = (i: number): Buffer => sealed.subarray(start + i * SEALED, start + (i + 1) * SEALED);
+  const reordered = Buffer.concat([sealed.subarray(0, start + 170 * SEALED), chunk(171), chunk(170), sealed.subarray(start + 172 * SEALED)]);
+  await refused(reordered, 'age-integrity', 'chunk 170: the file was altered or its chunks reordered');
+  // Cut after a whole batch in the pool: its last chunk was sealed as non-final.
+  await refused(sealed.subarray(0, start + 192 * SEALED), 'age-integrity', 'chunk 191: the file is truncated or was altered');
+  await refused(sealed.subarray(0, start + POOLED * SEALED + 10), 'age-integrity', /shorter than its tag/);
+});
+
+test('memory stays bounded while decrypting: a consumer that stops reading stops the producer', async () => {
+  const encryption = createAgeEncryptStream([recipient]);
+  const decryption = createAgeDecryptStream([identity]);
+  encryption.pipe(decryption);
+  // The helper pipes into, reads from and destroys its stream: a Duplex is all it needs.
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
+  const roundTrip = Duplex.from({ writable: encryption, readable: decryption }) as Transform;
+  // Destroying the pair at the end aborts it; that is the end of the test, not a failure.
+  roundTrip.on('error', () => undefined);
+  const produced = await bytesPulledWhileStalled(roundTrip);
+  // What the encryption holds (see above), and as much again for the decryption.
+  assert.ok(produced <= 16 * 1024 * 1024, `${produced / 1024 / 1024} MiB pulled from the source`);
+});
+
+test('objects up to 8 MiB are encrypted and decrypted without starting a worker thread (taskflow wal)', () => {
+  // A fresh process: the pool is shared by the process, and other tests here start it.
+  const script = `
+    import { generateIdentity, parseIdentity, parseRecipient } from '${import.meta.dirname}/age-keys.ts';
+    import { payloadPool } from '${import.meta.dirname}/age-seal-pool.ts';
+    import { createAgeDecryptStream, createAgeEncryptStream } from '${import.meta.dirname}/age-stream.ts';
+    const keys = generateIdentity();
+    const through = async (stream, data) => { const out = []; stream.on('data', (c) => out.push(c)); stream.end(data); await new Promise((ok, fail) => { stream.on('end', ok); stream.on('error', fail); }); return Buffer.concat(out); };
+    const plain = Buffer.alloc(Number(process.argv[2]), 7);
+    const opened = await through(createAgeDecryptStream([parseIdentity(keys.identity)]), await through(createAgeEncryptStream([parseRecipient(keys.recipient)]), plain));
+    console.log(opened.equals(plain), payloadPool()?.running);
+  `;
+  const dir = mkdtempSync(join(tmpdir(), 'taskflow-age-'));
+  try {
+    writeFileSync(join(dir, 'round-trip.mjs'), script);
+    const run = (bytes: number): string => {
+      const child = spawnSync(process.execPath, [join(dir, 'round-trip.mjs'), String(bytes)], { encoding: 'utf8' });
+      assert.equal(child.status, 0, child.stderr);
+      return child.stdout.trim();
+    };
+    assert.equal(run(8 * 1024 * 1024), 'true 0');
+    assert.match(run(8 * 1024 * 1024 + 1), /^true [1-9]/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Runs `data` through `transform` in 1 MiB writes, stopping every worker once `stopAt` bytes went in. */
+async function throughStoppingWorkers(data: Buffer, stopAt: number, transform: NodeJS.ReadWriteStream): Promise<{ out: Buffer } | { err: Error }> {
+  const pool = payloadPool();
   assert.ok(pool, 'this machine has more than one core');
-  const stream = createAgeEncryptStream([recipient]);
-  const sealing = collect(
-    Readable.from(
-      (async function* () {
-        for (let at = 0; at < plain.length; at += 1024 * 1024) {
-          yield plain.subarray(at, at + 1024 * 1024);
-          if (at === 8 * 1024 * 1024) await pool.close();
-        }
-      })(),
-    ),
-    stream,
+  const source = Readable.from(
+    (async function* () {
+      for (let at = 0; at < data.length; at += 1024 * 1024) {
+        yield data.subarray(at, at + 1024 * 1024);
+        if (at === stopAt) await pool.close();
+      }
+    })(),
   );
-  const outcome = await sealing.then(
-    (sealed) => ({ sealed }),
+  return collect(source, transform).then(
+    (out) => ({ out }),
     (err: unknown) => ({ err: err as Error }),
   );
+}
+
+test('workers stopped in the middle of a decryption fail it or are replaced, never stall or garble it', async () => {
+  const plain = randomBytes(24 * 1024 * 1024);
+  const outcome = await throughStoppingWorkers(await encrypt(plain), 12 * 1024 * 1024, createAgeDecryptStream([identity]));
   if ('err' in outcome) assert.match(outcome.err.message, /age worker/);
-  else assert.deepEqual(await decrypt(outcome.sealed), plain);
+  else assert.deepEqual(outcome.out, plain);
+});
+
+test('workers stopped in the middle of a stream fail it or are replaced, never stall or garble it', async () => {
+  const plain = randomBytes(24 * 1024 * 1024);
+  const outcome = await throughStoppingWorkers(plain, 8 * 1024 * 1024, createAgeEncryptStream([recipient]));
+  if ('err' in outcome) assert.match(outcome.err.message, /age worker/);
+  else assert.deepEqual(await decrypt(outcome.out), plain);
   // The pool starts fresh workers for the next stream.
   const next = randomBytes(5 * 1024 * 1024);
   assert.deepEqual(await decrypt(await encrypt(next)), next);

@@ -1,8 +1,9 @@
 /**
  * Streaming age v1 encryption and decryption (c2sp.org/age): the header (age-header.ts) with
  * Node's X25519 and HKDF, the payload (age-payload.ts) with libsodium's ChaCha20-Poly1305, as the
- * bytes pass; encryption of larger objects on every core (age-seal-pool.ts). Memory stays bounded
- * whatever the object's size: a few batches of 1 MiB when encrypting, one chunk when decrypting.
+ * bytes pass, in batches of 16 chunks: the first few on the stream's thread, the rest on every
+ * core (age-seal-pool.ts), the output always in order. Memory stays bounded whatever the object's
+ * size: the batch being filled and two per worker under way, 1 MiB each.
  *
  * Decryption emits a chunk only after it authenticated, and fails the stream when the end is not a
  * valid final chunk, so truncated, reordered, extended or altered input always ends in an error.
@@ -13,8 +14,8 @@ import { randomBytes } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { checkHeaderStart, encodeHeader, headerEnd, hkdf, parseHeader, unwrapFileKey, verifyHeaderMac } from './age-header.ts';
 import type { AgeIdentity, AgeRecipient } from './age-keys.ts';
-import { CHUNK_BYTES, PayloadOpener, SEALED_CHUNK_BYTES, sealBatchInPlace, TAG_BYTES } from './age-payload.ts';
-import { BATCH_BYTES, BATCH_CHUNKS, sealPool } from './age-seal-pool.ts';
+import { BATCH_CHUNKS, openFailure, PayloadBatch, runBatchInPlace, type BatchJob, type PayloadOp } from './age-payload.ts';
+import { payloadPool } from './age-seal-pool.ts';
 import { BackupError } from './errors.ts';
 import { OrderedResults } from './ordered-results.ts';
 
@@ -26,43 +27,105 @@ function payloadKey(fileKey: Buffer, nonce: Buffer): Buffer {
   return hkdf(fileKey, nonce, 'payload');
 }
 
-/** Runs a payload step that pushes its output, or fails the stream with its error. */
-function step(callback: TransformCallback, run: () => void): void {
-  try {
-    run();
-  } catch (err) {
-    callback(err as Error);
-    return;
-  }
-  callback();
-}
-
-/** Batches under way per worker: one being sealed, one waiting. */
+/** Batches under way per worker: one being worked on, one waiting. */
 const BATCHES_PER_WORKER = 2;
 /**
- * Batches sealed on this thread before the pool is used: starting workers costs more than sealing
- * a few MiB (a WAL segment, compressed, usually stays below it, so `taskflow wal` starts none).
+ * Batches run on the stream's thread before the pool is used: starting workers costs more than
+ * sealing a few MiB (a WAL segment, compressed, usually stays below it, so `taskflow wal` and the
+ * restore of a segment start none).
  */
 const INLINE_BATCHES = 8;
 
 /**
- * Encrypts a byte stream to one or more X25519 recipients, writing the age v1 binary format. The
- * plaintext is laid out in batches of chunks (age-seal-pool.ts) and sealed in place: the first
- * few on this thread, the rest in the seal pool, several batches at a time, the output always in
- * order. A batch is dispatched only once a byte after it has arrived, so the
- * last chunk, which the format flags, is always in the batch sealed at the end.
+ * One direction of the payload, batch by batch. A batch is run only once a byte after it has
+ * arrived (or the stream ended), so the last chunk, which the format flags, is always in the batch
+ * run at the end. Owns `key` and zeroes it at the end.
  */
+class BatchedPayload {
+  readonly #op: PayloadOp;
+  readonly #key: Buffer;
+  readonly #pool = payloadPool();
+  readonly #results: OrderedResults<Buffer>;
+  #batch: PayloadBatch | null = null;
+  /** The counter of the next batch's first chunk. */
+  #next = 0;
+
+  constructor(op: PayloadOp, key: Buffer, emit: (out: Buffer) => void) {
+    this.#op = op;
+    this.#key = key;
+    this.#results = new OrderedResults(emit);
+  }
+
+  /** Takes the next input bytes (copied, so `data` may be reused once this resolves). */
+  async write(data: Uint8Array): Promise<void> {
+    let read = 0;
+    while (read < data.length) {
+      this.#batch ??= this.#newBatch();
+      read += this.#batch.fill(data, read);
+      if (read < data.length) await this.#dispatch(false);
+    }
+  }
+
+  /** Runs the final batch and waits for every output to be handed on. */
+  async end(): Promise<void> {
+    this.#batch ??= this.#newBatch();
+    await this.#dispatch(true);
+    await this.#results.drainTo(0);
+    this.#key.fill(0);
+  }
+
+  /** The next batch, in shared memory if the pool will run it. */
+  #newBatch(): PayloadBatch {
+    return new PayloadBatch(this.#op, this.#next, this.#poolFor(this.#next) !== null);
+  }
+
+  #poolFor(first: number): ReturnType<typeof payloadPool> {
+    return first < INLINE_BATCHES * BATCH_CHUNKS ? null : this.#pool;
+  }
+
+  /** Runs the current batch (here or in the pool) and queues its output in order. */
+  async #dispatch(final: boolean): Promise<void> {
+    const batch = this.#batch as PayloadBatch;
+    this.#batch = null;
+    const job: BatchJob = { op: this.#op, first: batch.first, lengths: batch.lengths, final };
+    this.#next += job.lengths.length;
+    const pool = this.#poolFor(job.first);
+    await this.#results.drainTo(pool ? BATCHES_PER_WORKER * pool.size - 1 : 0);
+    const done = this.#results.start();
+    const unopenable = this.#op === 'open' && final ? batch.settleFinalChunk() : null;
+    if (unopenable) {
+      done(openFailure(job.first + job.lengths.length - 1, true, unopenable));
+      return;
+    }
+    const finish = (failed: number): void => {
+      if (failed < 0) done(null, batch.bytes.subarray(0, batch.outputBytes));
+      else done(openFailure(job.first + failed, final && failed === job.lengths.length - 1, 'altered'));
+    };
+    if (pool) {
+      pool.run(job, this.#key, batch.bytes.buffer as SharedArrayBuffer).then(finish, (err: unknown) => {
+        done(err as Error);
+      });
+      return;
+    }
+    try {
+      finish(runBatchInPlace(batch.bytes, this.#key, job));
+    } catch (err) {
+      done(err as Error);
+    }
+  }
+}
+
+/** Runs a payload step that resolves once its output is queued, then calls back (with its error, if any). */
+function settle(callback: TransformCallback, work: Promise<void>): void {
+  work.then(() => {
+    callback();
+  }, callback);
+}
+
+/** Encrypts a byte stream to one or more X25519 recipients, writing the age v1 binary format. */
 export class AgeEncryptStream extends Transform {
   #header: Buffer | null;
-  readonly #key: Buffer;
-  readonly #pool = sealPool();
-  readonly #sealed = new OrderedResults<Buffer>((out) => {
-    if (!this.destroyed) this.push(out);
-  });
-  #batch: Buffer | null = null;
-  #lengths: number[] = [];
-  /** The counter of the current batch's first chunk. */
-  #first = 0;
+  readonly #payload: BatchedPayload;
 
   constructor(recipients: AgeRecipient[]) {
     super();
@@ -70,7 +133,9 @@ export class AgeEncryptStream extends Transform {
     const fileKey = randomBytes(16);
     const streamNonce = randomBytes(NONCE_BYTES);
     this.#header = Buffer.concat([encodeHeader(fileKey, recipients), streamNonce]);
-    this.#key = payloadKey(fileKey, streamNonce);
+    this.#payload = new BatchedPayload('seal', payloadKey(fileKey, streamNonce), (out) => {
+      if (!this.destroyed) this.push(out);
+    });
     fileKey.fill(0);
   }
 
@@ -81,80 +146,12 @@ export class AgeEncryptStream extends Transform {
 
   override _transform(data: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#start();
-    this.#take(data).then(() => {
-      callback();
-    }, callback);
+    settle(callback, this.#payload.write(data));
   }
 
   override _flush(callback: TransformCallback): void {
     this.#start();
-    const finish = async (): Promise<void> => {
-      this.#batch ??= this.#newBatch();
-      await this.#dispatch(true);
-      await this.#sealed.drainTo(0);
-      this.#key.fill(0);
-    };
-    finish().then(() => {
-      callback();
-    }, callback);
-  }
-
-  #newBatch(): Buffer {
-    this.#lengths = [0];
-    // Shared memory only when a worker will seal it; either way it goes on as the output.
-    return this.#pool ? Buffer.from(new SharedArrayBuffer(BATCH_BYTES)) : Buffer.allocUnsafe(BATCH_BYTES);
-  }
-
-  /** Copies `data` into the batch, chunk by chunk, dispatching full batches once more follows. */
-  async #take(data: Buffer): Promise<void> {
-    let read = 0;
-    while (read < data.length) {
-      this.#batch ??= this.#newBatch();
-      const last = this.#lengths.length - 1;
-      if (this.#lengths[last] === CHUNK_BYTES) {
-        if (this.#lengths.length === BATCH_CHUNKS) {
-          await this.#dispatch(false);
-          continue;
-        }
-        this.#lengths.push(0);
-        continue;
-      }
-      const filled = this.#lengths[last] as number;
-      const n = Math.min(CHUNK_BYTES - filled, data.length - read);
-      data.copy(this.#batch, last * SEALED_CHUNK_BYTES + filled, read, read + n);
-      this.#lengths[last] = filled + n;
-      read += n;
-    }
-  }
-
-  /** Seals the current batch (here or in the pool) and queues its output in order. */
-  async #dispatch(final: boolean): Promise<void> {
-    const bytes = this.#batch as Buffer;
-    const lengths = this.#lengths;
-    const first = this.#first;
-    this.#batch = null;
-    this.#first += lengths.length;
-    const pool = first < INLINE_BATCHES * BATCH_CHUNKS ? null : this.#pool;
-    await this.#sealed.drainTo(pool ? BATCHES_PER_WORKER * pool.size - 1 : 0);
-    const done = this.#sealed.start();
-    const out = bytes.subarray(0, (lengths.length - 1) * SEALED_CHUNK_BYTES + (lengths.at(-1) ?? 0) + TAG_BYTES);
-    if (pool) {
-      pool.seal({ key: this.#key, batch: bytes.buffer as SharedArrayBuffer, first, lengths, final }).then(
-        () => {
-          done(null, out);
-        },
-        (err: unknown) => {
-          done(err as Error);
-        },
-      );
-      return;
-    }
-    try {
-      sealBatchInPlace(bytes, this.#key, { first, lengths, final });
-      done(null, out);
-    } catch (err) {
-      done(err as Error);
-    }
+    settle(callback, this.#payload.end());
   }
 }
 
@@ -164,11 +161,8 @@ export class AgeDecryptStream extends Transform {
   #headerBytes: Buffer | null = Buffer.alloc(0);
   #fileKey: Buffer | null = null;
   #payloadStart = 0;
-  #payload: PayloadOpener | null = null;
+  #payload: BatchedPayload | null = null;
   #complete = false;
-  readonly #emit = (out: Buffer): void => {
-    this.push(out);
-  };
 
   constructor(identities: AgeIdentity[]) {
     super();
@@ -193,18 +187,24 @@ export class AgeDecryptStream extends Transform {
     const nonceEnd = this.#payloadStart + NONCE_BYTES;
     if (pending.length < nonceEnd) return null;
     const key = payloadKey(this.#fileKey, pending.subarray(this.#payloadStart, nonceEnd));
-    this.#payload = new PayloadOpener(key);
-    key.fill(0);
+    this.#payload = new BatchedPayload('open', key, (out) => {
+      if (!this.destroyed) this.push(out);
+    });
     this.#fileKey.fill(0);
     this.#headerBytes = null;
     return pending.subarray(nonceEnd);
   }
 
   override _transform(data: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    step(callback, () => {
-      const payload = this.#payload ? data : this.#readHeader(data);
-      if (payload && this.#payload) this.#payload.write(payload, this.#emit);
-    });
+    let payload: Buffer | null;
+    try {
+      payload = this.#payload ? data : this.#readHeader(data);
+    } catch (err) {
+      callback(err as Error);
+      return;
+    }
+    if (payload && this.#payload) settle(callback, this.#payload.write(payload));
+    else callback();
   }
 
   override _flush(callback: TransformCallback): void {
@@ -214,10 +214,12 @@ export class AgeDecryptStream extends Transform {
       callback(new BackupError(empty ? 'age-format' : 'age-integrity', empty ? 'not an age file: the input is empty' : 'age file is truncated inside its header'));
       return;
     }
-    step(callback, () => {
-      payload.end(this.#emit);
-      this.#complete = true;
-    });
+    settle(
+      callback,
+      payload.end().then(() => {
+        this.#complete = true;
+      }),
+    );
   }
 
   /** Whether the final chunk authenticated (true only after a successful end). */

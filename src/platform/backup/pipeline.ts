@@ -16,6 +16,8 @@ import { createZstdFramesDecompress } from './zstd-frame-reader.ts';
 import { createZstdFramesCompress } from './zstd-frames.ts';
 
 export const DEFAULT_ZSTD_LEVEL = 3;
+/** Snapshots: compressed by the primary itself (basebackup-protocol.ts), where CPU is the scarce thing. */
+export const DEFAULT_SNAPSHOT_ZSTD_LEVEL = 1;
 
 export interface WriteBackupProps {
   repository: Repository;

@@ -18,6 +18,8 @@ export interface BackupTarget {
   secondaries: Repository[];
   recipients: AgeRecipient[];
   compressionLevel: number;
+  /** zstd level the server compresses snapshots at. */
+  snapshotCompressionLevel: number;
   /** Every repository, the primary first. */
   all: Repository[];
   close(): Promise<void>;
@@ -43,6 +45,7 @@ export function openBackupTarget(config: Pick<Config, 'backup'>): BackupTarget {
     all,
     recipients: config.backup.recipients.map(parseRecipient),
     compressionLevel: config.backup.compressionLevel,
+    snapshotCompressionLevel: config.backup.snapshotCompressionLevel,
     async close() {
       await Promise.all(all.map((r) => r.close().catch(() => undefined)));
     },

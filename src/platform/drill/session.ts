@@ -128,6 +128,14 @@ export async function startDrill(
 }
 
 /**
+ * The key of a drill's `drill.failed` alert: one per kind, and the Patroni engine's failover drill
+ * has its own, so a passing manual drill does not resolve a failed Patroni one (or the reverse).
+ */
+export function drillAlertKey(kind: DrillKind, parameters: Record<string, unknown>): string {
+  return parameters.engine === 'patroni' ? `drill.failed:${kind}:patroni` : `drill.failed:${kind}`;
+}
+
+/**
  * Completes the drill's row on the current primary and, for a failed drill, raises `drill.failed`.
  * Throws when the evidence cannot be stored (the caller still has the report to print).
  */
@@ -149,12 +157,13 @@ export async function finishDrill(
   };
   await withControl(session.scope, async (pool) => {
     const alerts = new ControlDbAlerts(pool, session.scope.log);
-    if (result.outcome === 'passed') await alerts.resolve(`drill.failed:${session.kind}`, `drill ${session.id} passed`);
+    const key = drillAlertKey(session.kind, session.parameters);
+    if (result.outcome === 'passed') await alerts.resolve(key, `drill ${session.id} passed`);
     else {
       await alerts.raise({
         code: 'drill.failed',
         severity: 'critical',
-        key: `drill.failed:${session.kind}`,
+        key,
         summary: `${session.kind} drill ${session.id} failed: ${result.failure ?? 'see its report'}`,
         details: { drill: session.id, kind: session.kind, failure: result.failure ?? null },
       });

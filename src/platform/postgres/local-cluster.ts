@@ -7,6 +7,7 @@ import { UserError } from '../../errors.ts';
 import { runTool, type OsIdentity, type PgTools } from './tools.ts';
 import type { Logger } from 'pino';
 import { withAdminClient, type ConnectionTarget } from './connection.ts';
+import { isLoopback } from './network.ts';
 
 export const SUPERUSER = 'taskflow_admin';
 
@@ -25,7 +26,7 @@ export interface LocalClusterOptions {
 /** The default cap on WAL a replication slot keeps (replication.maxSlotWalKeepSizeMb). */
 export const DEFAULT_MAX_SLOT_WAL_KEEP_SIZE_MB = 4096;
 
-/** Settings every managed cluster gets: loopback only, SCRAM, ready for replication and WAL archiving. */
+/** Settings every managed cluster gets: loopback (plus postgres.listenAddresses on the primary), SCRAM, ready for replication and WAL archiving. */
 export function clusterSettings(port: number, listenAddress: string, maxSlotWalKeepSizeMb = DEFAULT_MAX_SLOT_WAL_KEEP_SIZE_MB): string {
   return `# Written by TaskFlow. Local overrides belong in postgresql.auto.conf (ALTER SYSTEM).
 listen_addresses = '${listenAddress}'
@@ -120,9 +121,9 @@ export class LocalCluster {
     this.#password = options.superuserPassword;
   }
 
-  /** Admin connection to this cluster (TCP on loopback, SCRAM). */
+  /** Admin connection to this cluster (TCP on loopback, SCRAM; over TLS to a node on another machine, whose pg_hba allows only that). */
   target(): ConnectionTarget {
-    return { host: this.listenAddress, port: this.port, user: SUPERUSER, password: this.#password };
+    return { host: this.listenAddress, port: this.port, user: SUPERUSER, password: this.#password, ...(isLoopback(this.listenAddress) || this.listenAddress === 'localhost' ? {} : { ssl: true }) };
   }
 
   isInitialised(): boolean {
@@ -253,11 +254,31 @@ export class LocalCluster {
     });
   }
 
-  /** Rewrites taskflow.conf for this cluster's own port and address (a copied cluster carries its source's). */
-  writeSettings(): void {
+  /**
+   * Rewrites taskflow.conf for this cluster's own port and address (a copied cluster carries its
+   * source's); `listenAddresses` replaces the one address (postgres.listenAddresses, network.ts).
+   */
+  writeSettings(listenAddresses?: string[]): void {
     const path = join(this.pgData, 'taskflow.conf');
-    writeFileSync(path, clusterSettings(this.port, this.listenAddress, this.maxSlotWalKeepSizeMb), { mode: 0o600 });
+    writeFileSync(path, clusterSettings(this.port, listenAddresses?.join(',') ?? this.listenAddress, this.maxSlotWalKeepSizeMb), { mode: 0o600 });
     this.#own(path, 0o600);
+  }
+
+  /** Restarts the running cluster (settings such as listen_addresses need it): a fast shutdown, so nothing committed is lost. */
+  async restart(): Promise<void> {
+    await runTool(
+      this.tools.path('pg_ctl'),
+      ['restart', '--pgdata', this.pgData, '--mode', 'fast', '--wait', '--timeout', '120', '--silent', '--log', join(this.pgData, 'log', 'startup.log')],
+      { runAs: this.runAs, timeoutMs: 250_000 },
+    );
+  }
+
+  /** The lines of a block writeHbaBlock wrote into this (local) cluster's pg_hba.conf, or null when there is none. */
+  hbaBlock(block: string): string[] | null {
+    const current = readFileSync(join(this.pgData, 'pg_hba.conf'), 'utf8').split('\n');
+    const start = current.indexOf(`# TaskFlow ${block} (begin)`);
+    const stop = current.indexOf(`# TaskFlow ${block} (end)`);
+    return start >= 0 && stop > start ? current.slice(start + 1, stop) : null;
   }
 
   /**
@@ -280,10 +301,11 @@ export class LocalCluster {
   /**
    * Makes this stopped cluster start as a standby: standby.signal, and in postgresql.auto.conf the
    * upstream's connection string and replication slot (what `pg_basebackup -R` writes). Replication
-   * slots and server logs that came with a copy are removed: they belong to the source.
+   * slots and server logs that came with a copy are removed: they belong to the source. `extra`
+   * settings go into postgresql.auto.conf too (a copy's own certificate files).
    */
-  writeStandbySettings(settings: { primaryConninfo: string; slotName: string }): void {
-    this.#setAutoConf({ primary_conninfo: settings.primaryConninfo, primary_slot_name: settings.slotName });
+  writeStandbySettings(settings: { primaryConninfo: string; slotName: string; extra?: Record<string, string> }): void {
+    this.#setAutoConf({ ...settings.extra, primary_conninfo: settings.primaryConninfo, primary_slot_name: settings.slotName });
     this.#writeOwned('standby.signal', '');
     this.#emptyDir('pg_replslot');
     this.#emptyDir('log');

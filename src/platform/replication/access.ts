@@ -11,8 +11,11 @@
  *   and the address must be in the certificate, so another server on the port cannot pose as the
  *   primary. The primary requires the client certificate (clientcert=verify-full, CN = role name)
  *   as well as the password: a key pair and a secret.
- * - pg_hba: replication as the replicator only over TLS from loopback; any other connection by it
- *   is rejected.
+ * - pg_hba: replication as the replicator only over TLS from loopback and the networks in
+ *   postgres.allowedNetworks.replication; any other connection by it is rejected. Logins to
+ *   databases from postgres.allowedNetworks.clients (TaskFlow's app hosts) over TLS with SCRAM.
+ * - The server certificate names loopback, postgres.listenAddresses and postgres.hostNames, and is
+ *   made again when that list changes.
  */
 import { X509Certificate } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -25,7 +28,9 @@ import { deriveKey } from '../accounts/secrets.ts';
 import { scramVerifier, scramVerifierMatches } from './scram.ts';
 import { clientConfig, escapeIdentifier, escapeLiteral } from '../postgres/connection.ts';
 import type { LocalCluster } from '../postgres/local-cluster.ts';
+import { hbaAddress, isLoopback, listenAddressesOf, parseNetwork, type NetworkConfig } from '../postgres/network.ts';
 import { makeAuthority } from '../tls/certificates.ts';
+import { altNamesFor, namesExactly, type AltName } from '../tls/subject-names.ts';
 import { RemoteCluster } from './remote-cluster.ts';
 import type { ReplicationContext } from './context.ts';
 import { poll, withNodeClient } from './probe.ts';
@@ -52,7 +57,7 @@ export interface ReplicationFiles {
   passfile: string;
 }
 
-export function replicationFiles(ctx: ReplicationContext): ReplicationFiles {
+export function replicationFiles(ctx: Pick<ReplicationContext, 'dir'>): ReplicationFiles {
   return filesIn(join(ctx.dir.root, 'postgres', 'replication'));
 }
 
@@ -61,15 +66,26 @@ export function nodeReplicationFiles(ctx: ReplicationContext, node: Pick<NodeRec
   return node?.remote ? filesIn(`${node.remote.dataDir}.replication`) : replicationFiles(ctx);
 }
 
-/** The address a node serves replication at: its machine's, or loopback for a local node. */
-function nodeHost(node: NodeRecord | undefined): string {
-  return node?.remote?.host ?? '127.0.0.1';
+/**
+ * The address standbys on other machines reach this machine's nodes at (the default of
+ * `standby add --remote --primary-host`): the first listen address that is not loopback, else the
+ * first of postgres.hostNames, else 127.0.0.1 (which only works for a "remote" machine that is this one).
+ */
+export function defaultPrimaryHost(network: NetworkConfig): string {
+  return listenAddressesOf(network).find((a) => !isLoopback(a)) ?? network.hostNames[0] ?? '127.0.0.1';
+}
+
+/** The address a node serves replication at, for standby `from`: a remote node's machine; a local node's loopback, or for a remote standby the address this machine is reached at. */
+function nodeHost(ctx: ReplicationContext, node: NodeRecord | undefined, from: NodeRecord | undefined): string {
+  if (node?.remote) return node.remote.host;
+  return from?.remote ? defaultPrimaryHost(ctx.config.postgres) : '127.0.0.1';
 }
 
 /** The primary_conninfo of standby `name` streaming from node `upstream` of the topology. */
 export function standbyConninfo(ctx: ReplicationContext, topology: Topology, name: string, upstream: string): string {
   const up = topology.nodes[upstream];
-  return upstreamConninfo(nodeReplicationFiles(ctx, topology.nodes[name]), up?.port ?? 0, name, nodeHost(up));
+  const standby = topology.nodes[name];
+  return upstreamConninfo(nodeReplicationFiles(ctx, standby), up?.port ?? 0, name, nodeHost(ctx, up, standby));
 }
 
 function filesIn(dir: string): ReplicationFiles {
@@ -84,7 +100,7 @@ function filesIn(dir: string): ReplicationFiles {
   };
 }
 
-function writeOwned(ctx: ReplicationContext, path: string, content: string): void {
+function writeOwned(ctx: Pick<ReplicationContext, 'runAs'>, path: string, content: string): void {
   writeFileSync(`${path}.tmp`, content, { mode: 0o600 });
   if (ctx.runAs) chownSync(`${path}.tmp`, ctx.runAs.uid, ctx.runAs.gid);
   renameSync(`${path}.tmp`, path);
@@ -96,6 +112,12 @@ function expiresSoon(certPath: string): boolean {
   return notAfter - Date.now() < RENEW_BEFORE_DAYS * DAY;
 }
 
+/** Whether the server certificate is there, not due for renewal, and names exactly what serverHosts says. */
+export function serverCertificateCurrent(ctx: FilesContext): boolean {
+  const { serverCert } = replicationFiles(ctx);
+  return !expiresSoon(serverCert) && namesExactly(readFileSync(serverCert, 'utf8'), serverHosts(ctx.config.postgres));
+}
+
 /** When the first of the replication certificates expires (shown by `cluster status`). */
 export function certificatesExpireAt(ctx: ReplicationContext): string | null {
   const files = replicationFiles(ctx);
@@ -105,13 +127,22 @@ export function certificatesExpireAt(ctx: ReplicationContext): string | null {
   return dates.length === 0 ? null : new Date(Math.min(...dates)).toISOString();
 }
 
-const LOOPBACK_NAMES = [{ type: 2 as const, value: 'localhost' }, { type: 7 as const, ip: '127.0.0.1' }, { type: 7 as const, ip: '::1' }];
+const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '::1'];
+const LOOPBACK_NAMES = altNamesFor(LOOPBACK_HOSTS);
+
+/** What the cluster's server certificate names: loopback, every listen address and every configured DNS name. */
+export function serverHosts(network: NetworkConfig): string[] {
+  return [...LOOPBACK_HOSTS, ...listenAddressesOf(network), ...network.hostNames];
+}
+
+/** What ensureReplicationFiles needs: the data directory, the OS user, the master key and the network settings. */
+export type FilesContext = Pick<ReplicationContext, 'config' | 'dir' | 'runAs' | 'masterKey'>;
 
 async function makeLeaf(
   issuer: { cert: string; key: string },
   commonName: string,
   usage: 'server' | 'client',
-  altNames: ({ type: 2; value: string } | { type: 7; ip: string })[] = LOOPBACK_NAMES,
+  altNames: AltName[] = LOOPBACK_NAMES,
 ): Promise<{ cert: string; key: string }> {
   const pems = await generate([{ name: 'commonName', value: commonName }], {
     keyType: 'ec',
@@ -135,7 +166,7 @@ async function makeLeaf(
  * Makes what replication connections need, once, and renews certificates 30 days before they
  * expire: the authority (key in secrets/), the server and client certificates, and the passfile.
  */
-export async function ensureReplicationFiles(ctx: ReplicationContext, credentialVersion: number): Promise<ReplicationFiles> {
+export async function ensureReplicationFiles(ctx: FilesContext, credentialVersion: number): Promise<ReplicationFiles> {
   const files = replicationFiles(ctx);
   mkdirSync(files.dir, { recursive: true, mode: 0o700 });
   chmodSync(files.dir, 0o700);
@@ -151,8 +182,9 @@ export async function ensureReplicationFiles(ctx: ReplicationContext, credential
     writeOwned(ctx, files.caCert, ca.cert);
     renewLeaves = true;
   }
-  if (renewLeaves || expiresSoon(files.serverCert)) {
-    const server = await makeLeaf(ca, 'taskflow-replication-server', 'server');
+  const hosts = serverHosts(ctx.config.postgres);
+  if (renewLeaves || expiresSoon(files.serverCert) || !namesExactly(readFileSync(files.serverCert, 'utf8'), hosts)) {
+    const server = await makeLeaf(ca, 'taskflow-replication-server', 'server', altNamesFor(hosts));
     writeOwned(ctx, files.serverKey, server.key);
     writeOwned(ctx, files.serverCert, server.cert);
   }
@@ -177,13 +209,21 @@ export async function nodeServerCertificate(ctx: ReplicationContext, host: strin
   return makeLeaf(ca, `taskflow-replication-${host}`, 'server', [own, ...LOOPBACK_NAMES.filter((n) => JSON.stringify(n) !== JSON.stringify(own))]);
 }
 
-/** pg_hba lines: the replicator streams over TLS from loopback with password and certificate; nothing else. */
-export function replicationHbaLines(): string[] {
+/**
+ * pg_hba lines: the replicator streams over TLS with password and certificate from loopback and the
+ * replication networks, nothing else; then logins to databases over TLS with SCRAM from the client
+ * networks (below the rejections, so never the replicator's). The general lines after the block
+ * keep loopback open as before.
+ */
+export function replicationHbaLines(network: NetworkConfig = { listenAddresses: [], hostNames: [], allowedNetworks: { replication: [], clients: [], allowEverywhere: false } }): string[] {
+  const cidrs = (list: string[]) => list.map((text) => hbaAddress(parseNetwork(text)));
   return [
     `hostssl replication ${REPLICATION_ROLE} 127.0.0.1/32 scram-sha-256 clientcert=verify-full`,
     `hostssl replication ${REPLICATION_ROLE} ::1/128      scram-sha-256 clientcert=verify-full`,
+    ...cidrs(network.allowedNetworks.replication).map((cidr) => `hostssl replication ${REPLICATION_ROLE} ${cidr} scram-sha-256 clientcert=verify-full`),
     `host    replication ${REPLICATION_ROLE} all          reject`,
     `host    all         ${REPLICATION_ROLE} all          reject`,
+    ...cidrs(network.allowedNetworks.clients).map((cidr) => `hostssl all         all         ${cidr} scram-sha-256`),
   ];
 }
 
@@ -196,7 +236,7 @@ export async function ensureReplicationAccess(ctx: ReplicationContext, primary: 
   const files = await ensureReplicationFiles(ctx, credentialVersion);
   // A primary on another machine serves its own certificate, from the copies sent there.
   const served = primary instanceof RemoteCluster ? nodeReplicationFiles(ctx, { remote: primary.remote }) : files;
-  primary.writeHbaBlock('replication', replicationHbaLines());
+  primary.writeHbaBlock('replication', replicationHbaLines(ctx.config.postgres));
   const password = replicationPassword(ctx.masterKey, credentialVersion);
   await withNodeClient(primary, async (client) => {
     const existing = await client.query<{ verifier: string | null; ok: boolean }>(
@@ -210,24 +250,34 @@ export async function ensureReplicationAccess(ctx: ReplicationContext, primary: 
     else if (!current.ok || !current.verifier || !scramVerifierMatches(current.verifier, password)) {
       await client.query(`ALTER ROLE ${role} WITH LOGIN REPLICATION NOSUPERUSER PASSWORD ${escapeLiteral(scramVerifier(password))}`);
     }
-    for (const [name, value] of [
-      ['ssl', 'on'],
-      ['ssl_cert_file', served.serverCert],
-      ['ssl_key_file', served.serverKey],
-      ['ssl_ca_file', served.caCert],
-      ['ssl_min_protocol_version', 'TLSv1.2'],
-      // A standby whose upstream is gone retries every this often; a promotion requested during the
-      // wait (PostgreSQL 15) waits it out, so the default 5 s would add up to 5 s to every failover.
-      ['wal_retrieve_retry_interval', '500ms'],
-    ] as const) {
-      await client.query(`ALTER SYSTEM SET ${name} = ${escapeLiteral(value)}`);
-    }
+    await setTlsSettings(client, served);
     await client.query('SELECT pg_reload_conf()');
   });
-  const ca = readFileSync(files.caCert, 'utf8');
-  const verified = await poll(async () => ((await tlsWorks(primary, ca)) ? true : undefined), 10_000);
-  if (!verified) throw new UserError(`PostgreSQL on port ${primary.port} did not turn TLS on with the replication certificate; see ${primary.pgData}/log`);
+  await assertTlsWorks(primary, files);
   return files;
+}
+
+/** TLS on with our certificate files (ALTER SYSTEM: postgresql.auto.conf, no WAL, so it never waits for a standby); takes effect on a reload. */
+export async function setTlsSettings(client: pg.ClientBase, served: ReplicationFiles): Promise<void> {
+  for (const [name, value] of [
+    ['ssl', 'on'],
+    ['ssl_cert_file', served.serverCert],
+    ['ssl_key_file', served.serverKey],
+    ['ssl_ca_file', served.caCert],
+    ['ssl_min_protocol_version', 'TLSv1.2'],
+    // A standby whose upstream is gone retries every this often; a promotion requested during the
+    // wait (PostgreSQL 15) waits it out, so the default 5 s would add up to 5 s to every failover.
+    ['wal_retrieve_retry_interval', '500ms'],
+  ] as const) {
+    await client.query(`ALTER SYSTEM SET ${name} = ${escapeLiteral(value)}`);
+  }
+}
+
+/** Waits until the node answers over TLS with a certificate from our authority, or refuses naming its log. */
+export async function assertTlsWorks(cluster: LocalCluster, files: ReplicationFiles): Promise<void> {
+  const ca = readFileSync(files.caCert, 'utf8');
+  const verified = await poll(async () => ((await tlsWorks(cluster, ca)) ? true : undefined), 10_000);
+  if (!verified) throw new UserError(`PostgreSQL on port ${cluster.port} did not turn TLS on with the replication certificate; see ${cluster.pgData}/log`);
 }
 
 /** Whether the node answers over TLS with a certificate from our authority for 127.0.0.1. */

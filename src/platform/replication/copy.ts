@@ -52,12 +52,17 @@ export async function dropSlot(upstream: LocalCluster, name: string): Promise<vo
 
 /**
  * Writes what makes a stopped copy the standby `name` of `upstream`: its own
- * port in taskflow.conf, standby.signal, primary_conninfo and primary_slot_name.
+ * port in taskflow.conf, standby.signal, primary_conninfo and primary_slot_name, and the
+ * certificate files of this machine (a copy of a primary on another machine names that one's).
  */
 export function configureStandby(cluster: LocalCluster, files: ReplicationFiles, name: string, upstream: LocalCluster): void {
   cluster.unfence();
   cluster.writeSettings();
-  cluster.writeStandbySettings({ primaryConninfo: upstreamConninfo(files, upstream.port, name, upstream.listenAddress), slotName: slotName(name) });
+  cluster.writeStandbySettings({
+    primaryConninfo: upstreamConninfo(files, upstream.port, name, upstream.listenAddress),
+    slotName: slotName(name),
+    extra: { ssl_cert_file: files.serverCert, ssl_key_file: files.serverKey, ssl_ca_file: files.caCert },
+  });
 }
 
 /**

@@ -2,9 +2,11 @@
  * Failover: the primary is lost (or must go now), a standby becomes primary.
  *
  * 1. The target must be a running standby; no node but the primary may accept writes.
- * 2. The old primary is stopped if it still runs. Its WAL on disk is compared with what the target
- *    received: committed transactions the target lacks would be lost, so the failover is refused
- *    unless forced, saying how many bytes and commits. Nothing has changed when it is refused.
+ * 2. The old primary is stopped if it still runs. Its WAL on disk (here, or over SSH on its machine)
+ *    is compared with what the target received: committed transactions the target lacks would be
+ *    lost, so the failover is refused unless forced, saying how many bytes and commits; unless, in
+ *    synchronous mode, they can be shown never to have been acknowledged (failover-decision.ts):
+ *    then they are discarded and reported as such. Nothing has changed when it is refused.
  * 3. The old primary is fenced: recorded as fenced, with standby.signal and no upstream in its
  *    data directory, so if anyone starts it, it comes up read-only. A node that comes back as a
  *    primary anyway is caught by the split-brain check every command makes.
@@ -16,13 +18,27 @@
  */
 import { UserError } from '../../errors.ts';
 import { assertSinglePrimary, loadTopology, nodeCluster, type ReplicationContext } from './context.ts';
-import { formatBytes, laterLsn } from './lsn.ts';
+import { decideFailover } from './failover-decision.ts';
+import { gatherEvidence } from './failover-evidence.ts';
+import { raiseFailoverAlert } from './failover-alert.ts';
+import { laterLsn } from './lsn.ts';
 import { postmasterState } from './processes.ts';
 import { poll, probeNode } from './probe.ts';
 import { promote, promotedTopology } from './promotion.ts';
-import { RemoteCluster } from './remote-cluster.ts';
 import { assertNoPendingChange, requireNode, withTopologyLock, writeTopology, type Topology } from './topology.ts';
 import { walGap, type WalGap } from './wal-gap.ts';
+import { oldPrimaryFiles } from './wal-source.ts';
+
+/** Commits of the old primary that the new one never received, and were discarded (not acknowledged) or lost (--force). */
+export interface DiscardedCommits {
+  commits: number;
+  bytes: number;
+  lastCommitAt: string | null;
+  /** 'no': synchronous mode and nobody else confirmed them, so no client waiting for synchronous commit saw them succeed; 'maybe': lost by --force. */
+  acknowledged: 'no' | 'maybe';
+  /** Why they count as unacknowledged, or why that could not be established. */
+  why: string;
+}
 
 export interface FailoverResult {
   from: string;
@@ -30,8 +46,11 @@ export interface FailoverResult {
   timeline: number | null;
   /** Whether the old primary was still running (and was stopped) or already down. */
   oldPrimary: 'stopped' | 'was-down';
-  /** What the new primary had not received from the old one; lost when `forced`. */
+  /** What the new primary had not received from the old one. */
   gap: WalGap | null;
+  /** The committed transactions in `gap`, when there were any: unacknowledged ones discarded, or ones lost by --force. */
+  discarded: DiscardedCommits | null;
+  /** --force was needed (and given): the failover may have lost acknowledged writes, or could not tell. */
   forced: boolean;
   /** An interrupted failover that this run finished. */
   resumed: boolean;
@@ -46,7 +65,7 @@ export async function failover(ctx: ReplicationContext, options: { to: string; f
     if (topology.pending) {
       if (topology.pending.action !== 'failover' || topology.pending.to !== to) assertNoPendingChange(topology);
       const timeline = await finish(ctx, topology, to, {});
-      return { from: topology.pending.from, to, timeline, oldPrimary: 'was-down', gap: null, forced: false, resumed: true, tookMs: elapsed(started) };
+      return { from: topology.pending.from, to, timeline, oldPrimary: 'was-down', gap: null, discarded: null, forced: false, resumed: true, tookMs: elapsed(started) };
     }
     const target = requireNode(topology, to);
     if (to === topology.primary) throw new UserError(`node ${to} is already the primary`, 4);
@@ -75,13 +94,14 @@ export async function failover(ctx: ReplicationContext, options: { to: string; f
         throw new UserError(`cannot stop what is left of ${from} (${(err as Error).message}); stop it by hand, then fail over`, 4);
       });
     }
+    const files = oldPrimaryFiles(ctx, oldPrimary);
+    let received = '0/0';
     const measure = async (): Promise<WalGap> => {
-      if (oldPrimary instanceof RemoteCluster) return { known: false, reason: `the WAL of ${from} is on another machine (${oldPrimary.describe()}), where it is not read yet` };
       const p = await probeNode(nodeCluster(ctx, topology, to));
       const replayed = p.replayLsn ?? p.receiveLsn;
-      const received = laterLsn(p.receiveLsn, p.replayLsn);
-      if (!replayed || !received) return { known: false, reason: `node ${to} does not report its WAL position (${p.error ?? 'no answer'})` };
-      return walGap(ctx, oldPrimary, { replayed, received });
+      received = laterLsn(p.receiveLsn, p.replayLsn) ?? '0/0';
+      if (!replayed) return { known: false, reason: `node ${to} does not report its WAL position (${p.error ?? 'no answer'})` };
+      return walGap(files.wal, { replayed, received });
     };
     // A primary stopped just now sent its last WAL while shutting down; give the standby a moment to write it.
     let gap = await measure();
@@ -92,10 +112,19 @@ export async function failover(ctx: ReplicationContext, options: { to: string; f
       }, ctx.config.replication.catchUpTimeoutSeconds * 1000, 200)) ?? (await measure());
     }
     ctx.log.debug({ ms: elapsed(started), gap }, 'measured what the standby lacks');
-    const refusal = refusalFor(gap, from, to);
-    if (refusal && !options.force) {
+    // Only commits the target lacks need the evidence of whether they were acknowledged.
+    const evidence = gap.known && gap.missingCommits > 0 ? await gatherEvidence(ctx, topology, { from, to, files }) : { recordedMode: topology.mode, config: [], overrides: [], peers: new Map() };
+    const decision = decideFailover({ from, to, gap, targetReceived: received, ...evidence });
+    ctx.log.debug({ ms: elapsed(started), decision }, 'decided');
+    if (!decision.allowed && !options.force) {
       if (wasRunning) await oldPrimary.start();
-      throw new UserError(`${refusal}${wasRunning ? `; ${from} was restarted as the primary, nothing changed` : ''}`, 4);
+      throw new UserError(`${decision.reason}${wasRunning ? `; ${from} was restarted as the primary, nothing changed` : ''}`, 4);
+    }
+    const forced = !decision.allowed;
+    let discarded: DiscardedCommits | null = null;
+    if (decision.allowed && decision.discarded) discarded = { ...decision.discarded, acknowledged: 'no' };
+    else if (!decision.allowed && gap.known && gap.missingCommits > 0) {
+      discarded = { commits: gap.missingCommits, bytes: gap.missingBytes, lastCommitAt: gap.lastMissingCommitAt, acknowledged: 'maybe', why: decision.reason };
     }
 
     const at = new Date().toISOString();
@@ -109,24 +138,15 @@ export async function failover(ctx: ReplicationContext, options: { to: string; f
     };
     writeTopology(ctx.dir, fenced);
     if (oldPrimary.isInitialised()) oldPrimary.fence(`fenced at ${at}: node ${to} took over by failover. Make this node a standby with 'taskflow cluster rebuild ${from}'.`);
-    const timeline = await finish(ctx, fenced, to, { gap, forced: refusal !== null });
-    return { from, to, timeline, oldPrimary: wasRunning ? 'stopped' : 'was-down', gap, forced: refusal !== null, resumed: false, tookMs: elapsed(started) };
+    const timeline = await finish(ctx, fenced, to, { gap, forced, discarded });
+    const result: FailoverResult = { from, to, timeline, oldPrimary: wasRunning ? 'stopped' : 'was-down', gap, discarded, forced, resumed: false, tookMs: elapsed(started) };
+    await raiseFailoverAlert(ctx, result);
+    return result;
   });
 }
 
-/** Why a failover to `to` is refused without --force, or null when it loses nothing committed. */
-function refusalFor(gap: WalGap, from: string, to: string): string | null {
-  if (!gap.known) return `cannot tell how far behind node ${to} is (${gap.reason}); add --force to fail over without knowing what might be lost`;
-  if (gap.missingCommits === 0) return null;
-  return (
-    `node ${to} is ${formatBytes(gap.missingBytes)} (${gap.missingBytes} bytes) of WAL behind ${from}, holding ${gap.missingCommits} committed transaction(s)` +
-    `${gap.lastMissingCommitAt ? `, the last committed at ${gap.lastMissingCommitAt}` : ''}, which a failover to it would lose. ` +
-    `Start ${from} again so ${to} catches up, fail over to a standby that has them, or add --force to accept the loss`
-  );
-}
-
 /** Promotes `to` and records it as the primary (also finishes an interrupted failover). */
-async function finish(ctx: ReplicationContext, fenced: Topology, to: string, detail: { gap?: WalGap; forced?: boolean }): Promise<number | null> {
+async function finish(ctx: ReplicationContext, fenced: Topology, to: string, detail: { gap?: WalGap; forced?: boolean; discarded?: DiscardedCommits | null }): Promise<number | null> {
   const next = promotedTopology(fenced, to);
   const { timeline } = await promote(ctx, next, to);
   const pending = fenced.pending;
@@ -144,6 +164,7 @@ async function finish(ctx: ReplicationContext, fenced: Topology, to: string, det
         timeline,
         ...(detail.gap?.known ? { lostWalBytes: detail.gap.missingBytes, lostCommits: detail.gap.missingCommits } : {}),
         ...(detail.forced ? { forced: true } : {}),
+        ...(detail.discarded ? { lostCommitsAcknowledged: detail.discarded.acknowledged, lastLostCommitAt: detail.discarded.lastCommitAt } : {}),
       },
     ],
   });

@@ -1,14 +1,17 @@
 /**
  * How the platform opens a managed cluster that has standbys: it uses the node recorded as primary
- * (which a failover or switchover may have moved off `main`), starts and stops the standbys with it
- * (over SSH on other machines), and refuses to run while another node also accepts writes.
+ * (which a failover or switchover may have moved off `main`, or onto another machine, where it is
+ * checked but not started), starts and stops the standbys with it (over SSH on other machines), and
+ * refuses to run while another node also accepts writes.
  */
 import type { Logger } from 'pino';
 import { UserError } from '../../errors.ts';
 import type { DataDir } from '../data-dir.ts';
+import type { ConnectionTarget } from '../postgres/connection.ts';
 import { LocalCluster } from '../postgres/local-cluster.ts';
+import { probeNode } from './probe.ts';
 import { RemoteCluster } from './remote-cluster.ts';
-import { describeRemote } from './remote-shell.ts';
+import { describeRemote, type RemoteNode } from './remote-shell.ts';
 import { assertSinglePrimaryOf } from './split-brain.ts';
 import { hasTopology, nodeDataDir, readTopology, standbyNames, type Topology } from './topology.ts';
 
@@ -16,6 +19,8 @@ export interface RecordedPrimary {
   name: string;
   pgData: string;
   port: number;
+  /** A primary on another machine (after a failover or switchover to a remote node). */
+  remote?: RemoteNode;
 }
 
 /** The node to use as primary: `main` on `mainPort`, unless the topology records another. */
@@ -30,13 +35,37 @@ export function recordedPrimary(dir: DataDir, mainPort: number): RecordedPrimary
   }
   const node = topology.nodes[topology.primary];
   if (!node) throw new UserError(`the recorded primary ${topology.primary} is not among the nodes; restore replication.json from a backup`);
-  if (node.remote) {
+  if (node.remote) return { name: topology.primary, pgData: node.remote.dataDir, port: node.port, remote: node.remote };
+  return { name: topology.primary, pgData: nodeDataDir(dir, topology.primary), port: node.port };
+}
+
+/**
+ * Starts the recorded primary when it is on this machine. One on another machine is not started
+ * from here (its machine runs it, and other app hosts may use it): it must answer, as a primary, at
+ * its address, else the start is refused (exit 4) saying what to do.
+ */
+export async function startRecordedPrimary(cluster: LocalCluster, name: string): Promise<'started' | 'already-running'> {
+  if (!(cluster instanceof RemoteCluster)) return cluster.start();
+  const probe = await probeNode(cluster);
+  const where = `${cluster.listenAddress}:${cluster.port} (${describeRemote(cluster.remote)})`;
+  if (!probe.reachable) {
     throw new UserError(
-      `the primary ${topology.primary} runs on another machine (${describeRemote(node.remote)}); serving from a remote primary is not supported yet: move the primary role back with 'taskflow cluster switchover --to NODE' (a local node)`,
+      `the primary ${name} runs on another machine and does not answer at ${where}: ${probe.error ?? 'unknown'}; start it there ('taskflow cluster start ${name}'), or fail over to another node ('taskflow cluster failover --to NODE')`,
       4,
     );
   }
-  return { name: topology.primary, pgData: nodeDataDir(dir, topology.primary), port: node.port };
+  if (probe.inRecovery) throw new UserError(`the recorded primary ${name} at ${where} is in recovery (read-only); see 'taskflow cluster status'`, 4);
+  return 'already-running';
+}
+
+/**
+ * The administrator's connection to the managed cluster's primary: over TLS once a node is on
+ * another machine (every node then has the replication certificates and ssl on).
+ */
+export function managedCredentials(dir: DataDir, mainPort: number, primary: LocalCluster): ConnectionTarget {
+  const topology = readTopology(dir, mainPort);
+  const remoteNodes = Object.values(topology.nodes).some((n) => n.remote !== undefined);
+  return remoteNodes ? { ...primary.target(), ssl: true } : primary.target();
 }
 
 export interface ManagedStandbys {
@@ -44,7 +73,8 @@ export interface ManagedStandbys {
   stop(all: boolean): Promise<void>;
 }
 
-function clusterLike(primary: LocalCluster, dir: DataDir, topology: Topology, name: string): LocalCluster {
+/** The cluster of node `name`, with the tools, OS user and password of `primary`: over SSH when it is on another machine. */
+export function managedNodeCluster(primary: LocalCluster, dir: DataDir, topology: Topology, name: string): LocalCluster {
   const record = topology.nodes[name];
   const options = { port: record?.port ?? 0, tools: primary.tools, runAs: primary.runAs, superuserPassword: primary.target().password, maxSlotWalKeepSizeMb: primary.maxSlotWalKeepSizeMb };
   // A standby on another machine is started over SSH, like `cluster start` does.
@@ -61,12 +91,12 @@ export async function startManagedStandbys(options: { dir: DataDir; primary: Loc
   const stopAll = async () => {
     if (!hasTopology(dir)) return;
     const now = readTopology(dir, options.mainPort);
-    for (const name of standbyNames(now)) await clusterLike(primary, dir, now, name).stop().catch(() => undefined);
+    for (const name of standbyNames(now)) await managedNodeCluster(primary, dir, now, name).stop().catch(() => undefined);
   };
   if (!hasTopology(dir)) return { stop: (all) => (all ? stopAll() : Promise.resolve()) };
   const topology = readTopology(dir, options.mainPort);
-  const clusters = new Map(Object.keys(topology.nodes).map((name) => [name, name === topology.primary ? primary : clusterLike(primary, dir, topology, name)] as const));
-  const standbys = standbyNames(topology).map((name) => ({ name, cluster: clusters.get(name) ?? clusterLike(primary, dir, topology, name) }));
+  const clusters = new Map(Object.keys(topology.nodes).map((name) => [name, name === topology.primary ? primary : managedNodeCluster(primary, dir, topology, name)] as const));
+  const standbys = standbyNames(topology).map((name) => ({ name, cluster: clusters.get(name) ?? managedNodeCluster(primary, dir, topology, name) }));
   const started: LocalCluster[] = [];
   const stopStarted = async () => {
     for (const cluster of started) await cluster.stop().catch(() => undefined);

@@ -7,11 +7,12 @@
  */
 import { watch } from 'node:fs';
 import type { DataDir } from '../data-dir.ts';
-import { LocalCluster } from '../postgres/local-cluster.ts';
+import type { LocalCluster } from '../postgres/local-cluster.ts';
+import { managedNodeCluster } from './managed-nodes.ts';
 import type { LookupResult, PrimaryLookup, SplitBrain } from './primary-locator.ts';
 import { probeNode, type NodeProbe } from './probe.ts';
 import { splitBrainProblem, writableNodes } from './split-brain.ts';
-import { nodeDataDir, readTopology, topologyPath, type Topology } from './topology.ts';
+import { readTopology, topologyPath, type Topology } from './topology.ts';
 
 export interface ManagedPrimaryOptions {
   dir: DataDir;
@@ -58,7 +59,7 @@ export class ManagedPrimaryLookup implements PrimaryLookup {
       this.#split = await this.#checkSplit(topology);
     }
     if (this.#split) return { primary: null, reason: this.#split.summary, splitBrain: this.#split };
-    return { primary: { name: topology.primary, host: this.#o.cluster.listenAddress, port: node.port } };
+    return { primary: { name: topology.primary, host: this.#clusterOf(topology, topology.primary).listenAddress, port: node.port } };
   }
 
   watch(wake: () => void): () => void {
@@ -78,10 +79,11 @@ export class ManagedPrimaryLookup implements PrimaryLookup {
     }
   }
 
-  /** The node recorded as primary now, as a local cluster (to stop it when the platform closes). */
+  /** The node recorded as primary now, when it is on this machine (to stop it when the platform closes; one elsewhere is not ours to stop). */
   recordedPrimary(): LocalCluster | null {
     try {
       const topology = readTopology(this.#o.dir, this.#o.mainPort);
+      if (topology.nodes[topology.primary]?.remote) return null;
       return this.#clusterOf(topology, topology.primary);
     } catch {
       return null;
@@ -97,15 +99,8 @@ export class ManagedPrimaryLookup implements PrimaryLookup {
     return problem ? { summary: problem, nodes: writableNodes(probes).map((w) => w.name) } : null;
   }
 
+  /** A node as a cluster: at its machine's address when it is remote, on loopback here otherwise. */
   #clusterOf(topology: Topology, name: string): LocalCluster {
-    const { cluster, dir } = this.#o;
-    return new LocalCluster({
-      pgData: nodeDataDir(dir, name),
-      port: topology.nodes[name]?.port ?? 0,
-      tools: cluster.tools,
-      runAs: cluster.runAs,
-      superuserPassword: cluster.target().password,
-      listenAddress: cluster.listenAddress,
-    });
+    return managedNodeCluster(this.#o.cluster, this.#o.dir, topology, name);
   }
 }

@@ -96,8 +96,8 @@ export class RemoteCluster extends LocalCluster {
     mustRunRemoteSync(this.remote, 'writing pg_hba.conf', writeFilesScript([[path, [begin, ...lines, end, ''].join('\n') + rest]]));
   }
 
-  override writeStandbySettings(settings: { primaryConninfo: string; slotName: string }): void {
-    mustRunRemoteSync(this.remote, `configuring the standby ${this.pgData}`, this.#standbyScript({ primary_conninfo: settings.primaryConninfo, primary_slot_name: settings.slotName }));
+  override writeStandbySettings(settings: { primaryConninfo: string; slotName: string; extra?: Record<string, string> }): void {
+    mustRunRemoteSync(this.remote, `configuring the standby ${this.pgData}`, this.#standbyScript({ ...settings.extra, primary_conninfo: settings.primaryConninfo, primary_slot_name: settings.slotName }));
   }
 
   /**

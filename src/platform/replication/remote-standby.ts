@@ -18,6 +18,7 @@ import { assertSinglePrimary, loadTopology, siteOf, type ReplicationContext } fr
 import { dropSlot, ensureSlot } from './copy.ts';
 import { applySynchronousNames } from './mode.ts';
 import { withNodeClient } from './probe.ts';
+import { explainUnreachable, primaryHostFor, remoteUpstreamHost } from './reachability.ts';
 import { RemoteCluster } from './remote-cluster.ts';
 import { describeRemote, mustRunRemote, parseRemote, runRemote, shellQuote, writeFilesScript, type RemoteNode } from './remote-shell.ts';
 import { waitStreaming, writablePrimary, type AddedStandby } from './standby.ts';
@@ -35,6 +36,8 @@ export interface RemoteStandbyOptions {
   site: string;
   /** The PostgreSQL server tools there (default: the same directory as here). */
   pgBin?: string;
+  /** The address the standby reaches the primary at (default: reachability.ts, remoteUpstreamHost). */
+  primaryHost?: string;
 }
 
 export interface AddedRemoteStandby extends AddedStandby {
@@ -50,6 +53,7 @@ export interface RemoteStandbyFlags {
   pgdata?: string;
   site?: string;
   pgBin?: string;
+  primaryHost?: string;
 }
 
 /** The options of a remote standby from its flags; a missing one is a usage error (exit 2). */
@@ -58,7 +62,7 @@ export function remoteStandbyOptions(name: string, port: number | undefined, fla
   if (!remote || !sshKey || !knownHosts || !pgdata || !site || port === undefined) {
     throw new UserError('a remote standby needs --remote USER@HOST[:PORT], --ssh-key FILE, --known-hosts FILE, --pgdata DIR, --port N and --site SITE', 2);
   }
-  return { name, remote, sshKey, knownHosts, dataDir: pgdata, port, site, ...(flags.pgBin ? { pgBin: flags.pgBin } : {}) };
+  return { name, remote, sshKey, knownHosts, dataDir: pgdata, port, site, ...(flags.pgBin ? { pgBin: flags.pgBin } : {}), ...(flags.primaryHost ? { primaryHost: flags.primaryHost } : {}) };
 }
 
 /** Refuses options that cannot work before anything is touched (exit 2). */
@@ -127,7 +131,7 @@ async function cleanRemote(node: RemoteNode, createdDir: boolean): Promise<void>
 }
 
 /** Sends the replication secrets over the SSH channel (stdin) into 0600 files in a 0700 directory beside PGDATA. */
-async function sendSecrets(ctx: ReplicationContext, node: RemoteNode, credentialVersion: number): Promise<void> {
+export async function sendSecrets(ctx: ReplicationContext, node: RemoteNode, credentialVersion: number): Promise<void> {
   const local = replicationFiles(ctx);
   const remote = nodeReplicationFiles(ctx, { remote: node });
   const server = await nodeServerCertificate(ctx, node.host);
@@ -143,16 +147,16 @@ async function sendSecrets(ctx: ReplicationContext, node: RemoteNode, credential
   await mustRunRemote(node, 'sending the replication secrets', `umask 077\nmkdir -p ${dir} && chmod 700 ${dir} || exit 1\n${writeFilesScript(contents)}`);
 }
 
-/** pg_basebackup run there into the (empty) data directory, over TLS to the primary through the slot. */
-async function remoteBaseBackup(ctx: ReplicationContext, node: RemoteNode, primary: LocalCluster, name: string): Promise<void> {
+/** pg_basebackup run there into the (empty) data directory, over TLS to the primary (at `primaryHost`) through the slot. */
+export async function remoteBaseBackup(ctx: ReplicationContext, node: RemoteNode, primary: LocalCluster, name: string, primaryHost = remoteUpstreamHost(ctx, primary)): Promise<void> {
   const files = nodeReplicationFiles(ctx, { remote: node });
-  const conninfo = upstreamConninfo(files, primary.port, name, primary.listenAddress);
+  const conninfo = upstreamConninfo(files, primary.port, name, primaryHost);
   const r = await runRemote(
     node,
     `PGPASSFILE=${shellQuote(files.passfile)} ${shellQuote(join(node.pgBin, 'pg_basebackup'))} --pgdata ${shellQuote(node.dataDir)} --dbname ${shellQuote(conninfo)} --wal-method stream --slot ${slotName(name)} --checkpoint fast --no-password`,
     { timeoutMs: 3_600_000 },
   );
-  if (r.status !== 0) throw new UserError(`the base backup of node ${name} on ${describeRemote(node)} failed: ${r.stderr.trim().split('\n').slice(-3).join('; ')}`);
+  if (r.status !== 0) throw explainUnreachable(r.stderr, { name, node, host: primaryHost, port: primary.port }) ?? new UserError(`the base backup of node ${name} on ${describeRemote(node)} failed: ${r.stderr.trim().split('\n').slice(-3).join('; ')}`);
 }
 
 /** Builds a standby of the primary on another machine over SSH, starts it there and waits until it streams. */
@@ -168,6 +172,7 @@ export async function addRemoteStandby(ctx: ReplicationContext, options: RemoteS
     if (clash) throw new UserError(`port ${options.port} on ${node.host} belongs to node ${clash[0]}`, 4);
     await assertSinglePrimary(ctx, topology);
     const primary = await writablePrimary(ctx, topology);
+    const primaryHost = await primaryHostFor(ctx, primary, node, name, options.primaryHost);
     await assertSameVersion(node, primary);
     const createdDir = await claimDataDir(node);
     const standby = new RemoteCluster({ port: options.port, tools: ctx.tools, runAs: ctx.runAs, superuserPassword: ctx.superuserPassword, maxSlotWalKeepSizeMb: ctx.config.replication.maxSlotWalKeepSizeMb }, node);
@@ -177,11 +182,11 @@ export async function addRemoteStandby(ctx: ReplicationContext, options: RemoteS
       await ensureSlot(primary, name);
       slotMade = true;
       await sendSecrets(ctx, node, topology.credentialVersion);
-      await remoteBaseBackup(ctx, node, primary, name);
+      await remoteBaseBackup(ctx, node, primary, name, primaryHost);
       const files = nodeReplicationFiles(ctx, { remote: node });
       // The copy names the primary's certificate files, which are not on that machine: its own instead.
       standby.configureCopy(
-        { primaryConninfo: upstreamConninfo(files, primary.port, name, primary.listenAddress), slotName: slotName(name) },
+        { primaryConninfo: upstreamConninfo(files, primary.port, name, primaryHost), slotName: slotName(name) },
         { ssl_cert_file: files.serverCert, ssl_key_file: files.serverKey, ssl_ca_file: files.caCert },
       );
       await standby.start();

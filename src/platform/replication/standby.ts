@@ -9,6 +9,7 @@ import { applySynchronousNames } from './mode.ts';
 import { awaitReaped } from './processes.ts';
 import { poll, primaryView, probeNode } from './probe.ts';
 import { RemoteCluster } from './remote-cluster.ts';
+import { rejoinRemote } from './remote-rebuild.ts';
 import {
   assertNoPendingChange,
   assertNodeName,
@@ -132,7 +133,8 @@ export function asStandby(topology: Topology, name: string, upstream: string): T
 
 /**
  * Stops `node`, rewinds it to follow `primary` (or copies it afresh), configures it as a standby,
- * starts it and waits until it streams. The topology is the caller's to write.
+ * starts it and waits until it streams; a node on another machine over SSH (remote-rebuild.ts). The
+ * topology is the caller's to write.
  */
 export async function rejoin(
   ctx: ReplicationContext,
@@ -140,9 +142,7 @@ export async function rejoin(
   options: { name: string; node: LocalCluster; primary: LocalCluster; fresh: boolean },
 ): Promise<{ method: 'rewind' | 'base-backup'; keptLogs: string | null }> {
   const { name, node, primary } = options;
-  if (node instanceof RemoteCluster) {
-    throw new UserError(`node ${name} is on another machine (${node.describe()}); rebuilding it there is not supported yet: remove it ('taskflow cluster standby remove ${name} --yes') and add it again`, 4);
-  }
+  if (node instanceof RemoteCluster) return rejoinRemote(ctx, topology, { ...options, node });
   await awaitReaped(node);
   await node.stop('fast').catch(() => node.stop('immediate'));
   await ensureReplicationAccess(ctx, primary, topology.credentialVersion);

@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { ControlDbAlerts, type Alerts } from '../alerts/alerts.ts';
 import { CONTROL_DB } from '../control-plane.ts';
 import { clientConfig } from '../postgres/connection.ts';
+import type { LocalCluster } from '../postgres/local-cluster.ts';
 import { loadTopology, nodeCluster, type ReplicationContext } from './context.ts';
 import { clusterStatus, slotLimitProblem, type ClusterStatus } from './status.ts';
 
@@ -53,22 +54,26 @@ export async function raiseStatusAlerts(alerts: Alerts, status: ClusterStatus, r
 }
 
 /**
- * Records the alerts of a status in the primary's control database, on a connection of its own that
+ * Runs `fn` with the alerts of the primary's control database, on a connection of its own that
  * does not wait for a standby (in sync mode with every standby down a commit would wait for ever).
  */
-async function recordStatusAlerts(ctx: ReplicationContext, status: ClusterStatus, raised: Map<string, string>): Promise<void> {
-  const primary = status.nodes.find((n) => n.name === status.primary);
-  if (primary?.actual !== 'primary') return;
-  const cluster = nodeCluster(ctx, loadTopology(ctx), status.primary);
-  const client = new pg.Client({ ...clientConfig(cluster.target(), CONTROL_DB), connectionTimeoutMillis: 5_000, application_name: 'taskflow-replication-watch' });
+export async function withPrimaryAlerts(ctx: ReplicationContext, primary: LocalCluster, fn: (alerts: Alerts) => Promise<void>): Promise<void> {
+  const client = new pg.Client({ ...clientConfig(primary.target(), CONTROL_DB), connectionTimeoutMillis: 5_000, application_name: 'taskflow-replication-watch' });
   client.on('error', () => undefined);
   try {
     await client.connect();
     await client.query("SET synchronous_commit = 'local'; SET statement_timeout = '5s'");
-    await raiseStatusAlerts(new ControlDbAlerts(client, ctx.log), status, raised);
+    await fn(new ControlDbAlerts(client, ctx.log));
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/** Records the alerts of a status in the primary's control database. */
+async function recordStatusAlerts(ctx: ReplicationContext, status: ClusterStatus, raised: Map<string, string>): Promise<void> {
+  const primary = status.nodes.find((n) => n.name === status.primary);
+  if (primary?.actual !== 'primary') return;
+  await withPrimaryAlerts(ctx, nodeCluster(ctx, loadTopology(ctx), status.primary), (alerts) => raiseStatusAlerts(alerts, status, raised));
 }
 
 /** Checks the managed cluster's status on an interval and keeps its alerts up to date. */

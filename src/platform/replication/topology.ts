@@ -56,6 +56,9 @@ export interface RoleChangeRecord extends RoleChange {
   lostWalBytes?: number;
   lostCommits?: number;
   forced?: boolean;
+  /** Failover only, when commits were lost: 'no' when they were never acknowledged (synchronous mode), 'maybe' when --force lost them. */
+  lostCommitsAcknowledged?: 'no' | 'maybe';
+  lastLostCommitAt?: string | null;
 }
 
 export interface Topology {

@@ -8,7 +8,7 @@ test('the BASE_BACKUP command asks for one archive with its WAL, a manifest and 
   const command = baseBackupCommand({ label: "taskflow it's", compressionLevel: 3, workers: 2, maxRate: '32M', onProgress: () => undefined });
   assert.equal(
     command,
-    "BASE_BACKUP ( LABEL 'taskflow it''s', CHECKPOINT 'fast', WAL true, WAIT true, MANIFEST 'yes', COMPRESSION 'zstd', COMPRESSION_DETAIL 'level=3,workers=2', PROGRESS true, MAX_RATE 32768 )",
+    "BASE_BACKUP ( LABEL 'taskflow it''s', CHECKPOINT 'fast', WAL true, WAIT false, MANIFEST 'yes', COMPRESSION 'zstd', COMPRESSION_DETAIL 'level=3,workers=2', PROGRESS true, MAX_RATE 32768 )",
   );
   assert.doesNotMatch(baseBackupCommand({ label: 'x', compressionLevel: 1, workers: 0 }), /PROGRESS|MAX_RATE/);
 });

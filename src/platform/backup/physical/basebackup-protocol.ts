@@ -71,7 +71,9 @@ export function baseBackupCommand(request: BaseBackupRequest): string {
     `LABEL ${pg.escapeLiteral(request.label)}`,
     "CHECKPOINT 'fast'",
     'WAL true',
-    'WAIT true',
+    // The WAL the backup needs is inside it, so it need not wait for the archiver (pg_basebackup
+    // sends the same with -X fetch or stream); waiting would add the archiving of the last segment.
+    'WAIT false',
     "MANIFEST 'yes'",
     "COMPRESSION 'zstd'",
     `COMPRESSION_DETAIL 'level=${Math.trunc(request.compressionLevel)},workers=${Math.max(0, Math.trunc(request.workers))}'`,

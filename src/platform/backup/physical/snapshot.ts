@@ -159,7 +159,7 @@ async function writeSnapshot(
   const source: SourceDetails = { format: SNAPSHOT_FORMAT, systemIdentifier: facts.systemIdentifier, walSegmentSize: facts.walSegmentSize, pgVersion: facts.pgVersion };
   const stream = startBaseBackup(platform.target, {
     label: `taskflow ${props.name}`,
-    compressionLevel: target.compressionLevel,
+    compressionLevel: target.snapshotCompressionLevel,
     workers: snapshotWorkers(),
     maxRate: options.maxRate,
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
@@ -176,7 +176,7 @@ async function writeSnapshot(
     kind: 'snapshot',
     source: stream,
     recipients: target.recipients,
-    compressionLevel: target.compressionLevel,
+    compressionLevel: target.snapshotCompressionLevel,
     precompressed: true,
     sourceDetails: source,
     now: props.now,
