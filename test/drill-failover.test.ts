@@ -17,7 +17,7 @@ interface FailoverFigures {
   from: string;
   to: string;
   load: LoadFigures;
-  failover: { tookMs: number; gap: { known: boolean } };
+  failover: { tookMs: number; gap: { known: boolean; missingCommits: number }; discarded: { commits: number; acknowledged: string } | null };
   restore: { node: string; method: string; rowsReplayed: number | null; modeRestored: boolean };
   ackFile: string;
 }
@@ -67,6 +67,12 @@ describe('failover drill', { timeout: 300_000 }, () => {
     assert.equal(f.load.rpoSeconds, 0);
     assert.ok(f.load.rtoSeconds !== null && f.load.rtoSeconds > 0);
     assert.equal(f.failover.gap.known, true, 'what the standby lacked was read from the dead primary\'s WAL');
+    // The failover's own account of the commits it discarded, in the JSON and the Markdown evidence.
+    assert.ok('discarded' in f.failover);
+    assert.equal(f.failover.discarded?.commits ?? 0, f.failover.gap.missingCommits);
+    if (f.failover.discarded) assert.match(first.reportMarkdown, /\| committed transactions discarded \| [\d,]+ \([^)]+\)[^|]*: (never acknowledged to a client|may have been acknowledged \(lost by --force\));/);
+    else assert.match(first.reportMarkdown, /\| committed transactions discarded \| none \|/);
+    assert.doesNotMatch(first.reportMarkdown, /acknowledged or not/);
     assert.equal(f.restore.method, 'rewind');
     assert.equal(f.restore.rowsReplayed, f.load.survivingRows, 'the rebuilt old primary has every row');
     assert.equal(f.restore.modeRestored, true);

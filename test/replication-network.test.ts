@@ -1,7 +1,8 @@
 /**
  * The managed cluster on the network: postgres.listenAddresses, postgres.allowedNetworks and the
  * server certificate follow the configuration at every start, and a standby on "another machine"
- * reaches the primary through an address that is not 127.0.0.1, with sslmode=verify-full.
+ * reaches the primary through an address that is not 127.0.0.1, with sslmode=verify-full, and
+ * again at that address (recorded from --primary-host) when it is rebuilt.
  *
  * Loopback holds all of 127.0.0.0/8 on Linux, so 127.0.0.2 … 127.0.0.6 stand in for this machine's
  * and other machines' addresses without any set-up. A connection to 127.0.0.2 comes *from*
@@ -176,6 +177,14 @@ describe('the managed cluster on the network', { timeout: 150_000, skip: skip ??
     assert.match(far.tls ?? '', /^TLSv1\.[23]$/);
     await rc.sql('main', 'INSERT INTO net_rows VALUES (1)');
     await eventually('the row on the standby', async () => ((await rc.sql('far', 'SELECT id FROM net_rows')).length === 1 ? true : undefined));
+
+    // --primary-host is recorded as the address main is reached at, and used again when far is rebuilt
+    // (the default would be postgres.hostNames' db1.taskflow.test, which does not resolve).
+    assert.equal(rc.topology().nodes.main?.connectHost, '127.0.0.2');
+    const rebuilt = await rc.cli('cluster', 'rebuild', 'far', '--json');
+    assert.equal(rebuilt.code, 0, rebuilt.stderr);
+    assert.match(readFileSync(join(sshd.workDir, 'far', 'postgresql.auto.conf'), 'utf8'), /primary_conninfo = 'host=127\.0\.0\.2 port=/);
+    await eventually('far streams again', async () => (nodeIn(await rc.status(), 'far').receiver === 'streaming' ? true : undefined));
   });
 
   test('pg_hba lets each source through to exactly what it is allowed, over TLS only', async () => {

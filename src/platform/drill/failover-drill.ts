@@ -141,10 +141,8 @@ function conclude(session: DrillSession, r: { from: string; to: string; mode: Re
     promoted: p.failover ? `${to} (timeline ${p.failover.timeline ?? '?'})` : 'nothing',
     failoverRows: [
       ["the failover command's own work", p.failover ? `${p.failover.tookMs} ms` : 'none'],
-      [
-        `WAL of ${from} that ${to} never received`,
-        gap?.known ? `${formatBytes(gap.missingBytes)}, ${gap.missingCommits} committed transaction(s) (acknowledged or not)` : `unknown (${gap ? gap.reason : 'no failover'})`,
-      ],
+      [`WAL of ${from} that ${to} never received`, gap?.known ? `${formatBytes(gap.missingBytes)}, ${gap.missingCommits} committed transaction(s)` : `unknown (${gap ? gap.reason : 'no failover'})`],
+      ...(p.failover ? [discardedRow(p.failover)] : []),
     ],
     restore: p.rebuilt
       ? {
@@ -157,6 +155,16 @@ function conclude(session: DrillSession, r: { from: string; to: string; mode: Re
           line: `${from} is a standby of ${to} again; the drill can be run again at once.`,
         }
       : null,
-    engineFigures: { failover: p.failover ? { tookMs: p.failover.tookMs, timeline: p.failover.timeline, gap: p.failover.gap, forced: p.failover.forced } : null },
+    engineFigures: { failover: p.failover ? { tookMs: p.failover.tookMs, timeline: p.failover.timeline, gap: p.failover.gap, discarded: p.failover.discarded, forced: p.failover.forced } : null },
   });
+}
+
+/** The report's row for the committed transactions the failover discarded (`cluster failover`'s `discarded`), acknowledged or not. */
+export function discardedRow(failover: Pick<FailoverResult, 'gap' | 'discarded'>): [string, string] {
+  const label = 'committed transactions discarded';
+  const d = failover.discarded;
+  if (!d) return [label, failover.gap?.known ? 'none' : 'unknown (what the new primary lacked could not be read)'];
+  const ack = d.acknowledged === 'no' ? 'never acknowledged to a client' : 'may have been acknowledged (lost by --force)';
+  const last = d.lastCommitAt ? `, the last committed at ${d.lastCommitAt}` : '';
+  return [label, `${countText(d.commits)} (${formatBytes(d.bytes)})${last}: ${ack}; ${d.why}`];
 }

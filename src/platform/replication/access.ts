@@ -75,8 +75,13 @@ export function defaultPrimaryHost(network: NetworkConfig): string {
   return listenAddressesOf(network).find((a) => !isLoopback(a)) ?? network.hostNames[0] ?? '127.0.0.1';
 }
 
-/** The address a node serves replication at, for standby `from`: a remote node's machine; a local node's loopback, or for a remote standby the address this machine is reached at. */
+/**
+ * The address a node serves replication at, for standby `from`: for a remote standby the address
+ * recorded for the node (`connectHost`, from --primary-host) when there is one; a remote node's
+ * machine; a local node's loopback, or for a remote standby the address this machine is reached at.
+ */
 function nodeHost(ctx: ReplicationContext, node: NodeRecord | undefined, from: NodeRecord | undefined): string {
+  if (from?.remote && node?.connectHost) return node.connectHost;
   if (node?.remote) return node.remote.host;
   return from?.remote ? defaultPrimaryHost(ctx.config.postgres) : '127.0.0.1';
 }

@@ -14,10 +14,22 @@ import type { ReplicationContext } from './context.ts';
 import { withNodeClient } from './probe.ts';
 import { RemoteCluster } from './remote-cluster.ts';
 import { describeRemote, type RemoteNode } from './remote-shell.ts';
+import { isConnectHost, type NodeRecord, type Topology } from './topology.ts';
 
-/** The address standbys on other machines reach `primary` at: a remote node's own, else the configured default (defaultPrimaryHost). */
-export function remoteUpstreamHost(ctx: ReplicationContext, primary: LocalCluster): string {
+/**
+ * The address standbys on other machines reach `primary` at: the one recorded for it (`connectHost`,
+ * from `standby add --remote --primary-host`), else a remote node's own, else the configured
+ * default (defaultPrimaryHost).
+ */
+export function remoteUpstreamHost(ctx: ReplicationContext, primary: LocalCluster, record?: Pick<NodeRecord, 'connectHost'>): string {
+  if (record?.connectHost) return record.connectHost;
   return primary instanceof RemoteCluster ? primary.listenAddress : defaultPrimaryHost(ctx.config.postgres);
+}
+
+/** The primary's record with `--primary-host` kept as the address other machines reach it at (when given), to merge into the topology's nodes. */
+export function recordedConnectHost(topology: Pick<Topology, 'primary' | 'nodes'>, given: string | undefined): Record<string, NodeRecord> {
+  const record = topology.nodes[topology.primary];
+  return given && record ? { [topology.primary]: { ...record, connectHost: given } } : {};
 }
 
 /** What the primary's listen_addresses is now, as a list. */
@@ -33,6 +45,7 @@ async function listeningOn(primary: LocalCluster): Promise<string[]> {
  */
 export async function primaryHostFor(ctx: ReplicationContext, primary: LocalCluster, node: RemoteNode, name: string, given?: string): Promise<string> {
   const network = ctx.config.postgres;
+  if (given !== undefined && !isConnectHost(given)) throw new UserError(`--primary-host ${JSON.stringify(given)} is not an IP address or DNS name`, 2);
   if (primary instanceof RemoteCluster) return given ?? primary.listenAddress;
   const host = given ?? defaultPrimaryHost(network);
   const served = serverHosts(network);

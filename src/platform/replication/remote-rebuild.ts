@@ -69,10 +69,10 @@ async function slotActive(primary: LocalCluster, name: string): Promise<boolean>
 }
 
 /** pg_rewind run there against the primary; the administrator's password goes in a passfile the same script removes. */
-async function remoteRewind(ctx: ReplicationContext, node: RemoteCluster, primary: LocalCluster): Promise<'rewound' | 'not-needed'> {
+async function remoteRewind(ctx: ReplicationContext, node: RemoteCluster, primary: LocalCluster, upstreamHost: string): Promise<'rewound' | 'not-needed'> {
   const files = nodeReplicationFiles(ctx, { remote: node.remote });
   const passfile = join(files.dir, `rewind-${process.pid}-${Date.now()}.pgpass`);
-  const source = `host=${remoteUpstreamHost(ctx, primary)} port=${primary.port} user=${SUPERUSER} dbname=postgres connect_timeout=5 sslmode=verify-full sslrootcert=${files.caCert}`;
+  const source = `host=${upstreamHost} port=${primary.port} user=${SUPERUSER} dbname=postgres connect_timeout=5 sslmode=verify-full sslrootcert=${files.caCert}`;
   const out = await mustRunRemote(
     node.remote,
     'pg_rewind',
@@ -103,7 +103,7 @@ async function keepRemoteLogs(node: RemoteCluster): Promise<string | null> {
  * A fresh base backup there. The old directory is moved aside first and back if the copy fails
  * (a directory that could not be moved aside is never deleted).
  */
-async function replaceWithBaseBackup(ctx: ReplicationContext, name: string, node: RemoteCluster, primary: LocalCluster): Promise<void> {
+async function replaceWithBaseBackup(ctx: ReplicationContext, name: string, node: RemoteCluster, primary: LocalCluster, upstreamHost: string): Promise<void> {
   const dir = shellQuote(node.pgData);
   const aside = shellQuote(`${node.pgData}.replaced-${Date.now()}`);
   /** Whether the old directory was moved aside; null while nothing was touched. */
@@ -116,7 +116,7 @@ async function replaceWithBaseBackup(ctx: ReplicationContext, name: string, node
     );
     moved = out.trim() === 'moved';
     await ensureSlot(primary, name);
-    await remoteBaseBackup(ctx, node.remote, primary, name);
+    await remoteBaseBackup(ctx, node.remote, primary, name, upstreamHost);
   } catch (err) {
     if (moved !== null) await runRemote(node.remote, moved ? `rm -rf ${dir} && mv ${aside} ${dir}` : `rm -rf ${dir}`).catch(() => undefined);
     throw err;
@@ -148,19 +148,21 @@ async function rebuildStopped(
   await ensureReplicationAccess(ctx, primary, topology.credentialVersion);
   await sendSecrets(ctx, node.remote, topology.credentialVersion);
   const files = nodeReplicationFiles(ctx, { remote: node.remote });
-  const conninfo = upstreamConninfo(files, primary.port, name, remoteUpstreamHost(ctx, primary));
+  // The address recorded for the primary when it was given (`--primary-host`), so a node rebuilt after a role change reaches it where it was told to.
+  const upstreamHost = remoteUpstreamHost(ctx, primary, topology.nodes[topology.primary]);
+  const conninfo = upstreamConninfo(files, primary.port, name, upstreamHost);
   const keptLogs = state === 'cluster' ? await keepRemoteLogs(node) : null;
   let method: 'rewind' | 'base-backup' = 'base-backup';
   try {
     if (!options.fresh && state === 'cluster') {
       try {
-        await remoteRewind(ctx, node, primary);
+        await remoteRewind(ctx, node, primary, upstreamHost);
         method = 'rewind';
       } catch (err) {
         ctx.log.warn({ node: name, err: (err as Error).message }, 'pg_rewind there failed; making a fresh base backup instead');
       }
     }
-    if (method === 'base-backup') await replaceWithBaseBackup(ctx, name, node, primary);
+    if (method === 'base-backup') await replaceWithBaseBackup(ctx, name, node, primary, upstreamHost);
     else await ensureSlot(primary, name);
     // A rewound or copied directory carries the primary's configuration: its own port, address and certificate files instead.
     node.configureCopy({ primaryConninfo: conninfo, slotName: slotName(name) }, { ssl_cert_file: files.serverCert, ssl_key_file: files.serverKey, ssl_ca_file: files.caCert });

@@ -18,7 +18,7 @@ import { assertSinglePrimary, loadTopology, siteOf, type ReplicationContext } fr
 import { dropSlot, ensureSlot } from './copy.ts';
 import { applySynchronousNames } from './mode.ts';
 import { withNodeClient } from './probe.ts';
-import { explainUnreachable, primaryHostFor, remoteUpstreamHost } from './reachability.ts';
+import { explainUnreachable, primaryHostFor, recordedConnectHost, remoteUpstreamHost } from './reachability.ts';
 import { RemoteCluster } from './remote-cluster.ts';
 import { describeRemote, mustRunRemote, parseRemote, runRemote, shellQuote, writeFilesScript, type RemoteNode } from './remote-shell.ts';
 import { waitStreaming, writablePrimary, type AddedStandby } from './standby.ts';
@@ -172,7 +172,7 @@ export async function addRemoteStandby(ctx: ReplicationContext, options: RemoteS
     if (clash) throw new UserError(`port ${options.port} on ${node.host} belongs to node ${clash[0]}`, 4);
     await assertSinglePrimary(ctx, topology);
     const primary = await writablePrimary(ctx, topology);
-    const primaryHost = await primaryHostFor(ctx, primary, node, name, options.primaryHost);
+    const primaryHost = await primaryHostFor(ctx, primary, node, name, options.primaryHost ?? topology.nodes[topology.primary]?.connectHost);
     await assertSameVersion(node, primary);
     const createdDir = await claimDataDir(node);
     const standby = new RemoteCluster({ port: options.port, tools: ctx.tools, runAs: ctx.runAs, superuserPassword: ctx.superuserPassword, maxSlotWalKeepSizeMb: ctx.config.replication.maxSlotWalKeepSizeMb }, node);
@@ -200,7 +200,7 @@ export async function addRemoteStandby(ctx: ReplicationContext, options: RemoteS
     const site = siteOf(ctx.config, name, options.site);
     const next: Topology = {
       ...topology,
-      nodes: { ...topology.nodes, [name]: { port: options.port, role: 'standby', upstream: topology.primary, addedAt: new Date().toISOString(), remote: node, site } },
+      nodes: { ...topology.nodes, ...recordedConnectHost(topology, options.primaryHost), [name]: { port: options.port, role: 'standby', upstream: topology.primary, addedAt: new Date().toISOString(), remote: node, site } },
     };
     writeTopology(ctx.dir, next);
     await applySynchronousNames(primary, next);

@@ -5,6 +5,7 @@
  * the first start made in `postgres/main`. Every node's PGDATA is `<dataDir>/postgres/<name>`.
  */
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { UserError } from '../../errors.ts';
 import { readState, type DataDir } from '../data-dir.ts';
@@ -38,6 +39,12 @@ export interface NodeRecord {
   remote?: RemoteNode;
   /** The node's site when it was given on the command line (else configuration says). */
   site?: string;
+  /**
+   * The address or DNS name standbys on other machines reach this node at, when one was given
+   * (`standby add --remote --primary-host` records it on the primary of the moment); absent: a
+   * remote node's own address, else the default of this machine (reachability.ts, remoteUpstreamHost).
+   */
+  connectHost?: string;
 }
 
 /** A failover or switchover that started and has not finished; the same command finishes it. */
@@ -126,7 +133,19 @@ export function readTopology(dir: DataDir, mainPort: number): Topology {
   if (typeof parsed.primary !== 'string' || typeof parsed.nodes !== 'object' || !(parsed.primary in parsed.nodes)) {
     throw new UserError(`${path} is damaged (no primary node recorded); restore it from a backup`);
   }
+  for (const [name, node] of Object.entries(parsed.nodes)) {
+    if (node.connectHost !== undefined && !isConnectHost(node.connectHost)) {
+      throw new UserError(`${path} is damaged (node ${name}: connectHost ${JSON.stringify(node.connectHost)} is not an IP address or DNS name); correct it or restore the file from a backup`);
+    }
+  }
   return parsed;
+}
+
+/** An IP address or a DNS name: what a node's `connectHost` may be (it goes into a conninfo string). */
+export function isConnectHost(value: unknown): value is string {
+  if (typeof value !== 'string') return false;
+  if (isIP(value) !== 0) return true;
+  return value.length > 0 && value.length <= 253 && value.split('.').every((label) => /^[A-Za-z0-9-]{1,63}$/.test(label) && !label.startsWith('-') && !label.endsWith('-'));
 }
 
 /** Writes the topology atomically (a crash leaves the old or the new file, never half of one). */
