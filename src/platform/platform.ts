@@ -13,6 +13,7 @@ import { findPgTools, resolveRunAs, type PgTools } from './postgres/tools.ts';
 import { ensureControlPlane } from './control-plane.ts';
 import { ControlDbAlerts, type Alerts } from './alerts/alerts.ts';
 import { ManagedPrimaryLookup } from './replication/managed-primary.ts';
+import { replicationFiles } from './replication/access.ts';
 import { openReplication } from './replication/context.ts';
 import { managedCredentials, recordedPrimary, startManagedStandbys, startRecordedPrimary, type ManagedStandbys } from './replication/managed-nodes.ts';
 import { RemoteCluster } from './replication/remote-cluster.ts';
@@ -84,7 +85,7 @@ async function prepareManagedCluster(config: Config, dir: DataDir, tools: PgTool
     const password = ensureSecret(dir, 'pg-superuser.password');
     const options = { port: primary.port, tools, runAs, superuserPassword: password, maxSlotWalKeepSizeMb: config.replication.maxSlotWalKeepSizeMb };
     // A primary on another machine (a failover to a remote node) is reached at its address.
-    return primary.remote ? new RemoteCluster(options, primary.remote) : new LocalCluster({ ...options, pgData: primary.pgData });
+    return primary.remote ? new RemoteCluster({ ...options, ca: replicationFiles({ dir }).caCert }, primary.remote) : new LocalCluster({ ...options, pgData: primary.pgData });
   }
   if (!initialise) throw new UserError(`${dir.root} is not initialised; run 'taskflow start' first`);
   if (state && !state.initialised) {

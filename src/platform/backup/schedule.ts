@@ -20,6 +20,7 @@
 import { PgBoss, type Job } from 'pg-boss';
 import { UserError } from '../../errors.ts';
 import { CONTROL_DB } from '../control-plane.ts';
+import { clientConfig } from '../postgres/connection.ts';
 import type { Platform } from '../platform.ts';
 import type { Tenant } from '../tenants/registry.ts';
 import { type CatalogEntry } from './catalog.ts';
@@ -100,7 +101,8 @@ export class BackupJobs {
       user: target.user,
       password: target.password,
       database: CONTROL_DB,
-      ...(target.ssl ? { ssl: { rejectUnauthorized: false } } : {}),
+      // TLS as every other connection to the cluster: verify-full against the cluster's CA for a node off loopback.
+      ...(target.ssl ? { ssl: clientConfig(target, CONTROL_DB).ssl } : {}),
       schema: JOBS_SCHEMA,
       application_name: 'taskflow-jobs',
       max: 4,

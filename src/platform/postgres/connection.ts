@@ -1,4 +1,6 @@
 /** Where a PostgreSQL cluster is and how to reach it as its administrator. */
+import { readFileSync } from 'node:fs';
+import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import { UserError } from '../../errors.ts';
 
@@ -10,6 +12,12 @@ export interface ConnectionTarget {
   /** Database named in an external URL; the admin maintenance database. */
   database?: string;
   ssl?: boolean;
+  /**
+   * The certificate authority the server's certificate must come from (PEM text or a file path):
+   * with it, TLS with verify-full (the chain and the host's name or address). A managed node off
+   * loopback carries the cluster's replication CA; without it, `ssl` encrypts without verifying.
+   */
+  ca?: string;
   /** How long opening a connection may take (node-postgres' default is to wait for ever). */
   connectTimeoutMs?: number;
 }
@@ -54,12 +62,45 @@ export function clientConfig(target: ConnectionTarget, database: string, as?: { 
     password: as?.password ?? target.password,
     database,
     application_name: 'taskflow',
-    ...(target.ssl ? { ssl: { rejectUnauthorized: false } } : {}),
+    ...(target.ca ? { ssl: verifiedTls(target.host, target.ca) } : target.ssl ? { ssl: { rejectUnauthorized: false } } : {}),
     ...(target.connectTimeoutMs ? { connectionTimeoutMillis: target.connectTimeoutMs } : {}),
     // A primary that vanishes without closing its sockets (a host gone from the network) is noticed.
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
   };
+}
+
+/** Whether `ca` is PEM text rather than a file path. */
+export function isPem(ca: string): boolean {
+  return ca.includes('-----BEGIN');
+}
+
+/**
+ * TLS options for verify-full against `ca`. The identity is checked against `host` explicitly, so it
+ * never depends on what node-postgres passes as servername/host to tls.connect (no SNI for an address).
+ */
+function verifiedTls(host: string, ca: string): ConnectionOptions {
+  let pem = ca;
+  if (!isPem(ca)) {
+    try {
+      pem = readFileSync(ca, 'utf8');
+    } catch (err) {
+      throw new UserError(`cannot read the cluster's CA certificate ${ca} to verify PostgreSQL at ${host}: ${(err as Error).message}`);
+    }
+  }
+  return { ca: pem, rejectUnauthorized: true, checkServerIdentity: (_servername, cert) => checkServerIdentity(host, cert) };
+}
+
+/** Node's codes for a server certificate that does not verify (chain or name). */
+const CERTIFICATE_ERROR_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_SIGNATURE_FAILURE', 'CERT_UNTRUSTED', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** Whether an error is a server certificate that did not verify. */
+export function isCertificateError(err: unknown): boolean {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && CERTIFICATE_ERROR_CODES.has(code);
 }
 
 /** Runs `fn` with a fresh admin connection to `database`, always closing it. */
@@ -85,6 +126,10 @@ export function databaseUnreachable(target: ConnectionTarget, err: unknown): Use
   const e = err as { code?: string; message?: string };
   if (e.code === 'ECONNREFUSED') {
     return new UserError(`PostgreSQL is not running at ${target.host}:${target.port} (connection refused); start it with 'taskflow start' or check databaseUrl`);
+  }
+  if (isCertificateError(err)) {
+    const why = e.code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? `is from the cluster's certificate authority but does not name ${target.host} (${e.message ?? e.code})` : `is not from the cluster's certificate authority (${e.code})`;
+    return new UserError(`refusing PostgreSQL at ${target.host}:${target.port}: its certificate ${why}; another server may be posing as the node (docs/high-availability.md, "The replication connection")`);
   }
   if (e.code === '28P01') return new UserError(`PostgreSQL at ${target.host}:${target.port} refused the password of ${target.user}`);
   if (e.code === '3D000') return new UserError(`${e.message ?? 'database does not exist'} at ${target.host}:${target.port}; run 'taskflow start' once to create it`);

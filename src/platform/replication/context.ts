@@ -12,6 +12,7 @@ import { dataDirLayout, readSecret, readState, type DataDir } from '../data-dir.
 import { masterKeyFrom } from '../platform.ts';
 import { LocalCluster } from '../postgres/local-cluster.ts';
 import { findPgTools, resolveRunAs, type OsIdentity, type PgTools } from '../postgres/tools.ts';
+import { replicationFiles } from './access.ts';
 import type { NodeProbe } from './probe.ts';
 import { RemoteCluster } from './remote-cluster.ts';
 import { assertSinglePrimaryOf } from './split-brain.ts';
@@ -68,7 +69,7 @@ export function loadTopology(ctx: ReplicationContext): Topology {
 export function nodeCluster(ctx: ReplicationContext, topology: Topology, name: string): LocalCluster {
   const node = requireNode(topology, name);
   if (node.remote) {
-    return new RemoteCluster({ port: node.port, tools: ctx.tools, runAs: ctx.runAs, superuserPassword: ctx.superuserPassword, maxSlotWalKeepSizeMb: ctx.config.replication.maxSlotWalKeepSizeMb }, node.remote);
+    return new RemoteCluster({ port: node.port, tools: ctx.tools, runAs: ctx.runAs, superuserPassword: ctx.superuserPassword, maxSlotWalKeepSizeMb: ctx.config.replication.maxSlotWalKeepSizeMb, ca: replicationFiles(ctx).caCert }, node.remote);
   }
   return clusterAt(ctx, nodeDataDir(ctx.dir, name), node.port);
 }

@@ -9,6 +9,7 @@ import { UserError } from '../../errors.ts';
 import type { DataDir } from '../data-dir.ts';
 import type { ConnectionTarget } from '../postgres/connection.ts';
 import { LocalCluster } from '../postgres/local-cluster.ts';
+import { replicationFiles } from './access.ts';
 import { probeNode } from './probe.ts';
 import { RemoteCluster } from './remote-cluster.ts';
 import { describeRemote, type RemoteNode } from './remote-shell.ts';
@@ -60,12 +61,13 @@ export async function startRecordedPrimary(cluster: LocalCluster, name: string):
 
 /**
  * The administrator's connection to the managed cluster's primary: over TLS once a node is on
- * another machine (every node then has the replication certificates and ssl on).
+ * another machine (every node then has the replication certificates and ssl on), verifying the
+ * primary's certificate against the cluster's CA (it names loopback and the node's address).
  */
 export function managedCredentials(dir: DataDir, mainPort: number, primary: LocalCluster): ConnectionTarget {
   const topology = readTopology(dir, mainPort);
   const remoteNodes = Object.values(topology.nodes).some((n) => n.remote !== undefined);
-  return remoteNodes ? { ...primary.target(), ssl: true } : primary.target();
+  return remoteNodes ? { ...primary.target(), ssl: true, ca: replicationFiles({ dir }).caCert } : primary.target();
 }
 
 export interface ManagedStandbys {
@@ -78,7 +80,7 @@ export function managedNodeCluster(primary: LocalCluster, dir: DataDir, topology
   const record = topology.nodes[name];
   const options = { port: record?.port ?? 0, tools: primary.tools, runAs: primary.runAs, superuserPassword: primary.target().password, maxSlotWalKeepSizeMb: primary.maxSlotWalKeepSizeMb };
   // A standby on another machine is started over SSH, like `cluster start` does.
-  if (record?.remote) return new RemoteCluster(options, record.remote);
+  if (record?.remote) return new RemoteCluster({ ...options, ca: replicationFiles({ dir }).caCert }, record.remote);
   return new LocalCluster({ ...options, pgData: nodeDataDir(dir, name) });
 }
 

@@ -98,7 +98,7 @@ export class PrimaryLocator {
     this.#o = options;
     this.#state = { source: options.lookup.source, primary: null, reason: 'not looked up yet', epoch: 0, since: new Date() };
     this.#lastKnown = { host: options.credentials.host, port: options.credentials.port };
-    const { user, password, database, ssl } = options.credentials;
+    const { user, password, database, ssl, ca } = options.credentials;
     const lastKnown = () => this.#state.primary ?? this.#lastKnown;
     this.target = {
       get host() {
@@ -111,6 +111,7 @@ export class PrimaryLocator {
       password,
       ...(database === undefined ? {} : { database }),
       ...(ssl === undefined ? {} : { ssl }),
+      ...(ca === undefined ? {} : { ca }),
       connectTimeoutMs: options.connectTimeoutMs,
     };
   }

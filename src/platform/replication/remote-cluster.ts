@@ -6,15 +6,30 @@
  */
 import { join } from 'node:path';
 import { UserError } from '../../errors.ts';
+import type { ConnectionTarget } from '../postgres/connection.ts';
 import { clusterSettings, LocalCluster, type LocalClusterOptions } from '../postgres/local-cluster.ts';
 import { autoConfScript, describeRemote, mustRunRemote, mustRunRemoteSync, runRemote, runRemoteSync, shellQuote, writeFilesScript, type RemoteNode } from './remote-shell.ts';
 
+export interface RemoteClusterOptions extends Omit<LocalClusterOptions, 'pgData' | 'listenAddress'> {
+  /** The cluster's CA certificate file (replicationFiles(ctx).caCert): its TLS connections verify the node's certificate against it. */
+  ca?: string;
+}
+
 export class RemoteCluster extends LocalCluster {
   readonly remote: RemoteNode;
+  readonly ca: string | undefined;
 
-  constructor(options: Omit<LocalClusterOptions, 'pgData' | 'listenAddress'>, remote: RemoteNode) {
-    super({ ...options, pgData: remote.dataDir, listenAddress: remote.host });
+  constructor(options: RemoteClusterOptions, remote: RemoteNode) {
+    const { ca, ...rest } = options;
+    super({ ...rest, pgData: remote.dataDir, listenAddress: remote.host });
     this.remote = remote;
+    this.ca = ca;
+  }
+
+  /** Over TLS off loopback, verify-full against the cluster's CA: the node's certificate names its address. */
+  override target(): ConnectionTarget {
+    const target = super.target();
+    return target.ssl && this.ca ? { ...target, ca: this.ca } : target;
   }
 
   /** Where this node is, for messages: `postgres@host:22:/var/lib/…`. */

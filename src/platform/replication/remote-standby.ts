@@ -175,7 +175,7 @@ export async function addRemoteStandby(ctx: ReplicationContext, options: RemoteS
     const primaryHost = await primaryHostFor(ctx, primary, node, name, options.primaryHost ?? topology.nodes[topology.primary]?.connectHost);
     await assertSameVersion(node, primary);
     const createdDir = await claimDataDir(node);
-    const standby = new RemoteCluster({ port: options.port, tools: ctx.tools, runAs: ctx.runAs, superuserPassword: ctx.superuserPassword, maxSlotWalKeepSizeMb: ctx.config.replication.maxSlotWalKeepSizeMb }, node);
+    const standby = new RemoteCluster({ port: options.port, tools: ctx.tools, runAs: ctx.runAs, superuserPassword: ctx.superuserPassword, maxSlotWalKeepSizeMb: ctx.config.replication.maxSlotWalKeepSizeMb, ca: replicationFiles(ctx).caCert }, node);
     let slotMade = false;
     try {
       await ensureReplicationAccess(ctx, primary, topology.credentialVersion);
