@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
@@ -171,6 +172,8 @@ describe('a remote standby over SSH', { timeout: 240_000, skip: skip ?? false },
 
     // Reachable again: the next rotation delivers, c reconnects with the new password, the alert is resolved.
     const before = await walSenderPid('main', 'c');
+    const serverCert = () => new X509Certificate(readFileSync(join(`${remoteDir('c')}.replication`, 'server.crt')));
+    const certBefore = serverCert();
     const full = await rc.cli('cluster', 'rotate-password', '--json');
     assert.equal(full.code, 0, full.stderr);
     const result = JSON.parse(full.stdout) as { credentialVersion: number; tookMs: number; nodes: { name: string; outcome: string }[] };
@@ -180,6 +183,10 @@ describe('a remote standby over SSH', { timeout: 240_000, skip: skip ?? false },
     assert.equal(passfile(), expected(3));
     assert.equal(localPassfile(), expected(3));
     assert.notEqual(await walSenderPid('main', 'c'), before, 'c streams on a new connection');
+    // The rotation also re-issued c's own server certificate (nothing else renews it short of a rebuild).
+    const certAfter = serverCert();
+    assert.notEqual(certAfter.serialNumber, certBefore.serialNumber);
+    assert.ok(Date.parse(certAfter.validTo) >= Date.parse(certBefore.validTo));
     assert.deepEqual(await alert(), [{ open: false }]);
 
     // Its WAL receiver cut off again (as a network blip would): it comes back with the new password.

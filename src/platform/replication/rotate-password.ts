@@ -6,7 +6,10 @@
  * 2. The role gets the new password (as a SCRAM verifier) and this machine's passfile, which every
  *    local node reads, is rewritten (ensureReplicationAccess).
  * 3. Each remote node gets its passfile `<pgdata>.replication/replicator.pgpass` over SSH, the
- *    password in a here-document on the channel's stdin, never on a command line.
+ *    password in a here-document on the channel's stdin, never on a command line, together with
+ *    fresh TLS material (its own server certificate issued again for a year, the current client
+ *    certificate and authority), and is reloaded so that it serves the new certificate: a
+ *    rotation also renews a remote node's certificates, which nothing else does short of a rebuild.
  * 4. A standby reads its passfile only when it connects: each one that was streaming has its WAL
  *    sender ended on the primary and must stream again within a timeout, which proves the new
  *    password works there. One at a time, so in sync mode another standby keeps confirming commits.
@@ -15,12 +18,14 @@
  * reconnect: it is reported, and the alert `replication.credential-undelivered` is raised. The
  * rotation is not undone for the nodes that have the new password.
  */
+import { join } from 'node:path';
 import { UserError } from '../../errors.ts';
 import type { LocalCluster } from '../postgres/local-cluster.ts';
-import { ensureReplicationAccess, nodeReplicationFiles, REPLICATION_ROLE, replicationPassword } from './access.ts';
+import { ensureReplicationAccess } from './access.ts';
 import { assertSinglePrimary, loadTopology, nodeCluster, type ReplicationContext } from './context.ts';
 import { primaryView, withNodeClient } from './probe.ts';
-import { mustRunRemote, shellQuote, writeFilesScript } from './remote-shell.ts';
+import { mustRunRemote, shellQuote } from './remote-shell.ts';
+import { sendSecrets } from './remote-standby.ts';
 import { waitStreaming, writablePrimary } from './standby.ts';
 import { withPrimaryAlerts } from './status-alerts.ts';
 import { assertNoPendingChange, withTopologyLock, writeTopology, type NodeRecord } from './topology.ts';
@@ -50,12 +55,16 @@ export interface RotationResult {
   tookMs: number;
 }
 
-/** Writes the passfile of a remote node there (0600 in its 0700 secrets directory). */
-async function sendPassfile(ctx: ReplicationContext, record: NodeRecord, password: string): Promise<void> {
+/**
+ * Writes a remote node's secrets there (0600 in its 0700 directory: passfile, certificates), then
+ * reloads it if it runs, so that it serves its re-issued server certificate.
+ */
+async function sendCredentials(ctx: ReplicationContext, record: NodeRecord, version: number): Promise<void> {
   if (!record.remote) return;
-  const files = nodeReplicationFiles(ctx, record);
-  const dir = shellQuote(files.dir);
-  await mustRunRemote(record.remote, 'writing the replication passfile', `umask 077\nmkdir -p ${dir} && chmod 700 ${dir} || exit 1\n${writeFilesScript([[files.passfile, `*:*:*:${REPLICATION_ROLE}:${password}`]])}`);
+  await sendSecrets(ctx, record.remote, version);
+  const pgCtl = shellQuote(join(record.remote.pgBin, 'pg_ctl'));
+  const dataDir = shellQuote(record.remote.dataDir);
+  await mustRunRemote(record.remote, 'reloading PostgreSQL', `if ${pgCtl} status --pgdata ${dataDir} >/dev/null 2>&1; then ${pgCtl} reload --pgdata ${dataDir} >/dev/null || exit 1; fi`);
 }
 
 /** Ends the WAL sender of `name` on the primary, so that its standby connects again with what its passfile holds. */
@@ -105,13 +114,12 @@ export async function rotateReplicationPassword(ctx: ReplicationContext): Promis
     const version = topology.credentialVersion + 1;
     writeTopology(ctx.dir, { ...topology, credentialVersion: version });
     await ensureReplicationAccess(ctx, primary, version);
-    const password = replicationPassword(ctx.masterKey, version);
 
     const nodes: NodeDelivery[] = [];
     for (const [name, record] of Object.entries(topology.nodes)) {
       const remote = record.remote !== undefined;
       try {
-        await sendPassfile(ctx, record, password);
+        await sendCredentials(ctx, record, version);
       } catch (err) {
         nodes.push({ name, remote, outcome: 'unreachable', error: (err as Error).message });
         continue;
