@@ -17,7 +17,7 @@ import type { AgeIdentity, AgeRecipient } from './age-keys.ts';
 import { BATCH_CHUNKS, openFailure, PayloadBatch, runBatchInPlace, type BatchJob, type PayloadOp } from './age-payload.ts';
 import { payloadPool } from './age-seal-pool.ts';
 import { BackupError } from './errors.ts';
-import { OrderedResults } from './ordered-results.ts';
+import { OrderedResults, settle } from './ordered-results.ts';
 
 export { CHUNK_BYTES } from './age-payload.ts';
 
@@ -113,13 +113,6 @@ class BatchedPayload {
       done(err as Error);
     }
   }
-}
-
-/** Runs a payload step that resolves once its output is queued, then calls back (with its error, if any). */
-function settle(callback: TransformCallback, work: Promise<void>): void {
-  work.then(() => {
-    callback();
-  }, callback);
 }
 
 /** Encrypts a byte stream to one or more X25519 recipients, writing the age v1 binary format. */

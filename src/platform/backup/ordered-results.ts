@@ -3,6 +3,17 @@
  * order started, with a bound on how many are under way. The first failure stops the hand-on and
  * is thrown to whoever waits next.
  */
+import type { TransformCallback } from 'node:stream';
+
+/**
+ * Calls a Transform's callback once `work` (a step that queued its output here) settled: with no
+ * argument when it resolved, with its error when it rejected.
+ */
+export function settle(callback: TransformCallback, work: Promise<void>): void {
+  work.then(() => {
+    callback();
+  }, callback);
+}
 interface Slot<T> {
   done: boolean;
   value?: T;

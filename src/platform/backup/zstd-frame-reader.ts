@@ -11,7 +11,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { once } from 'node:events';
 import { createZstdDecompress, zstdDecompress, type ZstdDecompress } from 'node:zlib';
 import { BackupError } from './errors.ts';
-import { OrderedResults } from './ordered-results.ts';
+import { OrderedResults, settle } from './ordered-results.ts';
 
 const ZSTD_MAGIC = 0xfd2fb528;
 /** A frame whose header says it holds at most this much is held whole and decompressed in the pool. */
@@ -47,9 +47,7 @@ export class ZstdFramesDecompress extends Transform {
   });
 
   override _transform(data: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.#take(data).then(() => {
-      callback();
-    }, callback);
+    settle(callback, this.#take(data));
   }
 
   override _flush(callback: TransformCallback): void {
@@ -58,9 +56,7 @@ export class ZstdFramesDecompress extends Transform {
       if (this.#base + this.#partsBytes > 0) throw corrupt('the stream ends inside a frame (truncated)');
       await this.#frames.drainTo(0);
     };
-    finish().then(() => {
-      callback();
-    }, callback);
+    settle(callback, finish());
   }
 
   async #take(data: Buffer): Promise<void> {

@@ -8,7 +8,7 @@
 import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
 import { constants as zlib, zstdCompress } from 'node:zlib';
-import { OrderedResults } from './ordered-results.ts';
+import { OrderedResults, settle } from './ordered-results.ts';
 
 /** Input per frame: large enough that frames cost little ratio, small enough to keep cores busy. */
 export const FRAME_BYTES = 4 * 1024 * 1024;
@@ -44,9 +44,7 @@ export class ZstdFramesCompress extends Transform {
   }
 
   override _transform(data: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.#take(data).then(() => {
-      callback();
-    }, callback);
+    settle(callback, this.#take(data));
   }
 
   override _flush(callback: TransformCallback): void {
@@ -55,9 +53,7 @@ export class ZstdFramesCompress extends Transform {
       if (this.#filled > 0 || this.#started === 0) await this.#submit();
       await this.#frames.drainTo(0);
     };
-    finish().then(() => {
-      callback();
-    }, callback);
+    settle(callback, finish());
   }
 
   /** Copies `data` into blocks, starting a frame whenever one is full. */
