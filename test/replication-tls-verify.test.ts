@@ -5,12 +5,13 @@
  * cluster's CA naming other addresses. Plus the ssl options and libpq environment that carry it.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { appendFileSync, chownSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { generate } from 'selfsigned';
 import { toolEnvironment } from '../src/platform/backup/physical/tool-stream.ts';
-import { clientConfig, withAdminClient, type ConnectionTarget } from '../src/platform/postgres/connection.ts';
+import { clientConfig, connectionUrl, withAdminClient, type ConnectionTarget } from '../src/platform/postgres/connection.ts';
 import { freePort, LocalCluster } from '../src/platform/postgres/local-cluster.ts';
 import { findPgTools, resolveRunAs } from '../src/platform/postgres/tools.ts';
 import { RemoteCluster } from '../src/platform/replication/remote-cluster.ts';
@@ -68,6 +69,19 @@ async function attempt(target: ConnectionTarget): Promise<string> {
   }
 }
 
+/**
+ * psql (libpq) through the URL `taskflow db url` prints for the target, the password in the
+ * environment rather than the command line: whether TLS was used, or psql's error.
+ */
+function psqlThroughUrl(target: ConnectionTarget): string {
+  const url = connectionUrl(target, 'postgres', { user: target.user, password: '' });
+  const r = spawnSync(cluster.tools.path('psql'), ['-At', '-c', 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()', url], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, PGPASSWORD: PASSWORD, PGCONNECT_TIMEOUT: '10' },
+  });
+  return r.status === 0 ? r.stdout.trim() : r.stderr.trim();
+}
+
 /** Tries until `until` holds for the outcome (a reload takes effect shortly after it is asked for). */
 async function attemptUntil(target: ConnectionTarget, until: (outcome: string) => boolean): Promise<string> {
   let outcome = '';
@@ -113,8 +127,17 @@ test('a node whose certificate is not from the cluster CA is refused with a clea
 });
 
 test("a certificate from the cluster CA naming the node's address is accepted", async () => {
+  // Before: the foreign certificate is refused by libpq through the printed URL as by node-postgres.
+  assert.match(psqlThroughUrl({ ...cluster.target(), ssl: true, ca: caFile }), /certificate verify failed/);
   await serve(await certificateFor127002(clusterCa));
   assert.equal(await attemptUntil({ ...cluster.target(), ssl: true, ca: caFile }, (o) => o === 'ok'), 'ok');
+  // `taskflow db url` for such a node: verify-full against the CA file, which libpq honours.
+  const url = new URL(connectionUrl({ ...cluster.target(), ssl: true, ca: caFile }, 'postgres'));
+  assert.deepEqual([url.searchParams.get('sslmode'), url.searchParams.get('sslrootcert')], ['verify-full', caFile]);
+  assert.equal(psqlThroughUrl({ ...cluster.target(), ssl: true, ca: caFile }), 't');
+  // An external target that asks for TLS gets it without verification; a local one, no parameters.
+  assert.equal(new URL(connectionUrl({ ...cluster.target(), ssl: true }, 'postgres')).search, '?sslmode=require');
+  assert.equal(new URL(connectionUrl(cluster.target(), 'postgres')).search, '');
 });
 
 test('a certificate from the cluster CA naming other addresses is refused (identity check)', async () => {
@@ -122,6 +145,7 @@ test('a certificate from the cluster CA naming other addresses is refused (ident
   await serve(await makeSelfSigned(['node.example'], clusterCa));
   const outcome = await attemptUntil({ ...cluster.target(), ssl: true, ca: caFile }, (o) => o !== 'ok');
   assert.match(outcome, /^refusing PostgreSQL at 127\.0\.0\.2:\d+: its certificate is from the cluster's certificate authority but does not name 127\.0\.0\.2 \(.*127\.0\.0\.2 is not in the cert's list: 127\.0\.0\.1, ::1\)/);
+  assert.match(psqlThroughUrl({ ...cluster.target(), ssl: true, ca: caFile }), /does not match host name "127\.0\.0\.2"/);
 });
 
 test('clientConfig: verify-full with a ca, checked against the target host; unverified TLS without one', () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { CONTROL_DB } from '../platform/control-plane.ts';
-import { connectionUrl, type ConnectionTarget } from '../platform/postgres/connection.ts';
+import { connectionUrl, libpqTlsEnvironment, type ConnectionTarget } from '../platform/postgres/connection.ts';
 import { tenantDbPassword } from '../platform/tenants/credentials.ts';
 import { requireTenant } from '../platform/tenants/lifecycle.ts';
 import type { Platform } from '../platform/platform.ts';
@@ -47,7 +47,7 @@ export function dbCommand(): Command {
     });
 
   withGlobalOptions(db.command('psql'))
-    .description('open psql as the administrator (control database) or as a tenant; the password goes through a temporary passfile, never the command line')
+    .description('open psql as the administrator (control database) or as a tenant; the password goes through a temporary passfile, never the command line; TLS as TaskFlow connects (verify-full to a node on another machine)')
     .option('--tenant <slug>', "connect as the tenant's login role to its database")
     .argument('[psql-args...]', 'extra arguments for psql (after --)')
     .action(async (psqlArgs: string[], opts: GlobalOptions & { tenant?: string }) => {
@@ -61,7 +61,7 @@ export function dbCommand(): Command {
             const child = spawn(
               platform.tools.path('psql'),
               ['--host', platform.target.host, '--port', String(platform.target.port), '--username', login.user, '--dbname', login.database, ...psqlArgs],
-              { stdio: 'inherit', env: { ...process.env, PGPASSFILE: passfile, PGPASSWORD: undefined } },
+              { stdio: 'inherit', env: { ...process.env, PGPASSFILE: passfile, PGPASSWORD: undefined, PGSSLMODE: undefined, PGSSLROOTCERT: undefined, ...libpqTlsEnvironment(platform.target) } },
             );
             child.on('error', reject);
             child.on('exit', (status) => {

@@ -45,12 +45,34 @@ export function parseDatabaseUrl(url: string): ConnectionTarget {
   };
 }
 
-/** A libpq connection URL; contains the password, so print it only when asked to. */
+/**
+ * libpq's TLS settings for `target`, matching clientConfig: verify-full against the CA file of a
+ * managed node off loopback, encryption without verification for an external target that asks for
+ * TLS, none otherwise. A CA given as PEM text cannot be named to libpq, so it gets encryption only.
+ */
+export function libpqTls(target: ConnectionTarget): { sslmode: 'verify-full'; sslrootcert: string } | { sslmode: 'require' } | null {
+  if (target.ca && !isPem(target.ca)) return { sslmode: 'verify-full', sslrootcert: target.ca };
+  return target.ssl ? { sslmode: 'require' } : null;
+}
+
+/** libpqTls as libpq's environment variables (PGSSLMODE, PGSSLROOTCERT). */
+export function libpqTlsEnvironment(target: ConnectionTarget): NodeJS.ProcessEnv {
+  const tls = libpqTls(target);
+  if (!tls) return {};
+  return 'sslrootcert' in tls ? { PGSSLMODE: tls.sslmode, PGSSLROOTCERT: tls.sslrootcert } : { PGSSLMODE: tls.sslmode };
+}
+
+/**
+ * A libpq connection URL, with the TLS settings TaskFlow itself uses for the target (libpqTls);
+ * contains the password, so print it only when asked to.
+ */
 export function connectionUrl(target: ConnectionTarget, database: string, as?: { user: string; password: string }): string {
   const user = encodeURIComponent(as?.user ?? target.user);
   const password = encodeURIComponent(as?.password ?? target.password);
   const host = target.host.includes(':') ? `[${target.host}]` : target.host;
-  return `postgresql://${user}:${password}@${host}:${target.port}/${encodeURIComponent(database)}`;
+  const tls = libpqTls(target);
+  const query = tls ? `?${new URLSearchParams(tls).toString()}` : '';
+  return `postgresql://${user}:${password}@${host}:${target.port}/${encodeURIComponent(database)}${query}`;
 }
 
 /** node-postgres client settings for one database of the target. */

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import { isPem, type ConnectionTarget } from '../../postgres/connection.ts';
+import { libpqTlsEnvironment, type ConnectionTarget } from '../../postgres/connection.ts';
 
 const MAX_STDERR = 16_384;
 
@@ -51,9 +51,8 @@ export function writePassfile(dir: string, targets: ConnectionTarget[]): string 
 /** libpq's environment for a tool: the passfile, the application name, nothing inherited but PATH. */
 export function toolEnvironment(passfile: string, appName: string, target: ConnectionTarget): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', PGPASSFILE: passfile, PGAPPNAME: appName, PGCONNECT_TIMEOUT: '20' };
-  // A managed node's CA file: verify-full, as for node-postgres (clientConfig); PEM text cannot be handed to libpq.
-  if (target.ca && !isPem(target.ca)) Object.assign(env, { PGSSLMODE: 'verify-full', PGSSLROOTCERT: target.ca });
-  else if (target.ssl) env.PGSSLMODE = 'require';
+  // A managed node's CA file: verify-full, as for node-postgres (clientConfig).
+  Object.assign(env, libpqTlsEnvironment(target));
   return env;
 }
 
