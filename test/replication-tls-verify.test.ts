@@ -14,6 +14,7 @@ import { toolEnvironment } from '../src/platform/backup/physical/tool-stream.ts'
 import { clientConfig, connectionUrl, withAdminClient, type ConnectionTarget } from '../src/platform/postgres/connection.ts';
 import { freePort, LocalCluster } from '../src/platform/postgres/local-cluster.ts';
 import { findPgTools, resolveRunAs } from '../src/platform/postgres/tools.ts';
+import { probeNode } from '../src/platform/replication/probe.ts';
 import { RemoteCluster } from '../src/platform/replication/remote-cluster.ts';
 import { makeAuthority, makeSelfSigned } from '../src/platform/tls/certificates.ts';
 import { tempDir } from './helpers/platform.ts';
@@ -146,6 +147,16 @@ test('a certificate from the cluster CA naming other addresses is refused (ident
   const outcome = await attemptUntil({ ...cluster.target(), ssl: true, ca: caFile }, (o) => o !== 'ok');
   assert.match(outcome, /^refusing PostgreSQL at 127\.0\.0\.2:\d+: its certificate is from the cluster's certificate authority but does not name 127\.0\.0\.2 \(.*127\.0\.0\.2 is not in the cert's list: 127\.0\.0\.1, ::1\)/);
   assert.match(psqlThroughUrl({ ...cluster.target(), ssl: true, ca: caFile }), /does not match host name "127\.0\.0\.2"/);
+  // `cluster status` probes the node the same way and says why in the same words.
+  class VerifiedHandle extends LocalCluster {
+    override target(): ConnectionTarget {
+      return { ...super.target(), ssl: true, ca: caFile };
+    }
+  }
+  const handle = new VerifiedHandle({ pgData: cluster.pgData, port: cluster.target().port, tools: cluster.tools, runAs: cluster.runAs, superuserPassword: PASSWORD, listenAddress: HOST });
+  const probe = await probeNode(handle);
+  assert.equal(probe.reachable, false);
+  assert.match(probe.error ?? '', /^refusing PostgreSQL at 127\.0\.0\.2:\d+: its certificate is from the cluster's certificate authority but does not name 127\.0\.0\.2/);
 });
 
 test('clientConfig: verify-full with a ca, checked against the target host; unverified TLS without one', () => {

@@ -1,6 +1,6 @@
 /** What a node says about itself, and what a primary says about the standbys streaming from it. */
 import pg from 'pg';
-import { clientConfig } from '../postgres/connection.ts';
+import { clientConfig, databaseUnreachable, isCertificateError, type ConnectionTarget } from '../postgres/connection.ts';
 import type { LocalCluster } from '../postgres/local-cluster.ts';
 
 export interface NodeProbe {
@@ -132,14 +132,16 @@ export async function probeNode(cluster: LocalCluster): Promise<NodeProbe> {
       };
     });
   } catch (err) {
-    return { ...UNREACHABLE, error: describeConnectError(err) };
+    return { ...UNREACHABLE, error: describeConnectError(err, cluster.target()) };
   }
 }
 
-function describeConnectError(err: unknown): string {
+function describeConnectError(err: unknown, target: ConnectionTarget): string {
   const e = err as { code?: string; message?: string };
   if (e.code === 'ECONNREFUSED') return 'not running';
   if (e.code === '57P03') return 'starting up or shutting down';
+  // A node whose certificate does not verify: say so in TaskFlow's words, not TLS's error code.
+  if (isCertificateError(err)) return databaseUnreachable(target, err).message;
   return e.message ?? String(err);
 }
 
