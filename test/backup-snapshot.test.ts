@@ -55,7 +55,7 @@ test('a snapshot streams a server-compressed base backup into the repository and
   assert.equal(entry.kind, 'snapshot');
   assert.equal(entry.cluster, sysid, 'the catalog cluster column is the system identifier');
   assert.ok(entry.name.startsWith(`snapshots/${sysid}/`));
-  assert.match(entry.name.slice(`snapshots/${sysid}/`.length), /^\d{8}T\d{6}Z\.tar$/);
+  assert.match(entry.name.slice(`snapshots/${sysid}/`.length), /^\d{8}T\d{6}\.\d{3}Z\.tar$/);
   const d = entry.details as unknown as SnapshotDetails;
   assert.equal(d.timeline, 1);
   assert.match(d.startLsn, /^[0-9A-F]+\/[0-9A-F]+$/);

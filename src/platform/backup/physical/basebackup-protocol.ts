@@ -16,7 +16,7 @@
 import { Readable } from 'node:stream';
 import { constants as zlibConstants, zstdCompressSync } from 'node:zlib';
 import pg from 'pg';
-import { clientConfig, type ConnectionTarget } from '../../postgres/connection.ts';
+import { clientConfig, databaseUnreachable, isCertificateError, type ConnectionTarget } from '../../postgres/connection.ts';
 
 /** What a base backup says about itself: where its WAL starts and ends, and on which timeline. */
 export interface BaseBackupFacts {
@@ -35,6 +35,13 @@ export interface BaseBackupRequest {
   /** Caps the rate the server reads the cluster at, like pg_basebackup's --max-rate (`32M`, `500k`). */
   maxRate?: string | undefined;
   appName?: string;
+  /**
+   * The client certificate and key (PEM) to present, for a role whose pg_hba lines say
+   * `clientcert=verify-full`; needs `target.ca` (TLS verify-full).
+   */
+  clientCertificate?: { cert: string; key: string } | undefined;
+  /** Added to the error when the server's pg_hba refuses the connection: what to do about it. */
+  refusedHint?: string | undefined;
   /** Plain bytes the server has sent so far (before compression); about every few megabytes. */
   onProgress?: (bytes: number) => void;
   /** Called with the backup's facts just before the stream ends. */
@@ -114,13 +121,35 @@ export function manifestArchive(manifest: Buffer, level: number, mtime: Date): B
   });
 }
 
+/** A replication connection that could not be opened, said with the server's address (refused by pg_hba: the role, and what to do). */
+export function replicationConnectError(target: ConnectionTarget, err: unknown, refusedHint?: string): Error {
+  if (isCertificateError(err)) return databaseUnreachable(target, err);
+  const { code, message } = err as { code?: string; message?: string };
+  const where = `${target.host}:${target.port}`;
+  const text = message ?? String(err);
+  if (code === '28000' && /pg_hba\.conf/.test(text)) {
+    return new Error(`PostgreSQL at ${where} does not admit replication connections of ${target.user} from this machine (${text})${refusedHint ? `: ${refusedHint}` : ''}`);
+  }
+  return new Error(`could not open a replication connection to ${where}: ${text}`);
+}
+
+/** node-postgres settings of the replication connection: the target's, with the client certificate when there is one. */
+function replicationClientConfig(target: ConnectionTarget, request: BaseBackupRequest): pg.ClientConfig {
+  const config = clientConfig(target, 'postgres');
+  if (request.clientCertificate) {
+    if (typeof config.ssl !== 'object') throw new Error(`a client certificate for ${target.host}:${target.port} needs TLS with the cluster's CA`);
+    config.ssl = { ...config.ssl, ...request.clientCertificate };
+  }
+  return { ...config, application_name: request.appName ?? 'taskflow-snapshot', replication: true } as pg.ClientConfig;
+}
+
 /**
  * Starts a base backup of `target` (whose user needs the REPLICATION attribute) and returns its
  * stream. Connection and protocol errors, and an aborted `signal`, fail the stream.
  */
 export function startBaseBackup(target: ConnectionTarget, request: BaseBackupRequest): Readable {
   const command = baseBackupCommand(request);
-  const client = new pg.Client({ ...clientConfig(target, 'postgres'), application_name: request.appName ?? 'taskflow-snapshot', replication: true } as pg.ClientConfig);
+  const client = new pg.Client(replicationClientConfig(target, request));
   const socket = () => (client as unknown as ClientInternals).connection.stream;
   let paused = false;
   let finished = false;
@@ -264,7 +293,7 @@ export function startBaseBackup(target: ConnectionTarget, request: BaseBackupReq
       else void client.query(submittable as unknown as pg.QueryConfig);
     },
     (err: unknown) => {
-      fail(new Error(`could not open a replication connection to ${target.host}:${target.port}: ${(err as Error).message}`));
+      fail(replicationConnectError(target, err, request.refusedHint));
     },
   );
   return stream;

@@ -122,8 +122,13 @@ export interface CountOptions {
   now?: () => Date;
 }
 
-/** Counts every table of `databases` at one WAL position (see the module comment). */
-export async function countRowsAtOnePosition(target: ConnectionTarget, databases: string[], options: CountOptions = {}): Promise<RowCounts> {
+/**
+ * Counts every table of `databases` at one WAL position (see the module comment) on the node
+ * `target` names when called: its host and port are read once, so a target that follows the primary
+ * (the platform's) cannot spread the sessions over two nodes when the primary moves meanwhile.
+ */
+export async function countRowsAtOnePosition(moving: ConnectionTarget, databases: string[], options: CountOptions = {}): Promise<RowCounts> {
+  const target: ConnectionTarget = { ...moving, host: moving.host, port: moving.port };
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   for (let attempt = 1; ; attempt++) {
     const held: Held[] = [];

@@ -1,19 +1,24 @@
 /**
- * Cluster snapshots: a base backup of the managed cluster's primary as one tar stream (with the
- * WAL it needs, so a snapshot restores on its own, and its backup_manifest), taken over a
- * replication connection and compressed with zstd by the server itself (basebackup-protocol.ts),
- * through the rest of the pipeline (age → SHA-256) to the primary repository as
+ * Cluster snapshots: a base backup of the managed cluster's primary, wherever it is (a remote node
+ * too: see snapshotSource), as one tar stream (with the WAL it needs, so a snapshot restores on its
+ * own, and its backup_manifest), taken over a replication connection and compressed with zstd by
+ * the server itself (basebackup-protocol.ts), through the rest of the pipeline (age → SHA-256) to the primary repository as
  * `snapshots/<system id>/<time>.tar`, never held in memory or staged on disk. The manifest beside
  * it carries what a restore needs without the catalog (system identifier, timeline, start and stop
  * LSN, stop time, WAL segment size); the catalog also gets per-table row counts at one WAL
  * position just after the backup (row-counts.ts), which `backup verify --restore` reproduces.
  * Then copies go to every secondary repository.
  */
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import pg from 'pg';
 import { UserError } from '../../../errors.ts';
 import { CONTROL_DB, maintenanceDb } from '../../control-plane.ts';
-import { withAdminClient } from '../../postgres/connection.ts';
+import { clientConfig, databaseUnreachable, isConnectionError, withAdminClient, type ConnectionTarget } from '../../postgres/connection.ts';
 import type { Platform } from '../../platform.ts';
+import { REPLICATION_ROLE, replicationFiles, replicationPassword } from '../../replication/access.ts';
+import type { PrimaryNode } from '../../replication/primary-locator.ts';
+import { hasTopology, readTopology } from '../../replication/topology.ts';
 import { completeObject, failObject, getObject, type CatalogEntry } from '../catalog.ts';
 import { copyToSecondaries } from '../copies.ts';
 import { exportableTenants } from '../export.ts';
@@ -35,7 +40,7 @@ export function snapshotWorkers(): number {
   return Math.max(1, availableParallelism());
 }
 
-export type SnapshotPlatform = BackupPlatform & Pick<Platform, 'cluster' | 'masterKey'>;
+export type SnapshotPlatform = BackupPlatform & Pick<Platform, 'cluster' | 'masterKey' | 'primary'>;
 
 export interface SnapshotOptions {
   target?: BackupTarget;
@@ -56,6 +61,105 @@ export interface SnapshotDetails extends BaseBackupFacts {
   pgVersion: string;
   rowCounts: RowCounts | null;
   rowCountsError?: string;
+  /** The node the snapshot was taken from (the primary then), and where. */
+  node?: { name: string; host: string; port: number; remote: boolean };
+  /** Why the WAL archive may not cover this snapshot's primary (a remote one); the snapshot restores on its own. */
+  walArchiveError?: string;
+}
+
+/** The node a snapshot is taken from, fixed for the whole snapshot: its base backup and its row counts come from it. */
+interface SnapshotSource {
+  node: PrimaryNode;
+  remote: boolean;
+  /** The administrator's connection to that node (checks, row counts, the WAL switch). */
+  admin: ConnectionTarget;
+  /** How BASE_BACKUP connects to it. */
+  replication: ConnectionTarget;
+  clientCertificate?: { cert: string; key: string };
+  refusedHint?: string;
+}
+
+function readPem(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UserError(`cannot read ${what} ${path} to take a snapshot of the remote primary: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * The primary of the moment, pinned (a failover meanwhile makes the snapshot fail instead of
+ * mixing nodes), checked to accept writes, and how to reach it.
+ *
+ * A primary on another machine is backed up as the replication role, not as the administrator:
+ * BASE_BACKUP needs only REPLICATION, which is all that role has (no superuser; pg_hba rejects
+ * it for any database), and the pg_hba lines it already has there (loopback and
+ * postgres.allowedNetworks.replication, TLS with password *and* client certificate) admit this
+ * machine whenever a standby here streams from that primary. The alternative, a pg_hba line for
+ * the administrator's replication connections from this host, would let a superuser's password
+ * alone (no certificate) open replication from the network, and would have to be written into the
+ * pg_hba of every remote node (a copy taken by its base backup). Verify-full against the
+ * cluster's CA, as every TaskFlow connection off this machine. A primary here keeps the
+ * administrator over loopback, as before.
+ */
+async function snapshotSource(platform: SnapshotPlatform): Promise<SnapshotSource> {
+  // Looked up now, not the locator's last answer: a switchover by another process may just have moved it.
+  const node = (await platform.primary.refresh('snapshot')).primary;
+  if (!node) throw new UserError(`there is no primary to take a snapshot of: ${platform.primary.state.reason ?? 'unknown'}`, 4);
+  const admin: ConnectionTarget = { ...platform.target, host: node.host, port: node.port };
+  const topology = platform.cluster && hasTopology(platform.dir) ? readTopology(platform.dir, platform.cluster.port) : null;
+  const remote = topology?.nodes[node.name]?.remote !== undefined;
+  if (await inRecovery(admin, node, remote)) {
+    throw new UserError(`${node.name} at ${node.host}:${node.port} is in recovery, not the primary (a failover or switchover under way?); take the snapshot again once 'taskflow cluster status' shows a primary`, 4);
+  }
+  if (!topology || !remote) return { node, remote: false, admin, replication: admin };
+  const files = replicationFiles(platform);
+  return {
+    node,
+    remote: true,
+    admin,
+    replication: { ...admin, user: REPLICATION_ROLE, password: replicationPassword(platform.masterKey, topology.credentialVersion), ssl: true, ca: files.caCert },
+    clientCertificate: { cert: readPem(files.clientCert, "the replication role's certificate"), key: readPem(files.clientKey, "the replication role's key") },
+    refusedHint: `add this machine's address to postgres.allowedNetworks.replication (docs/high-availability.md, "A standby on another machine")`,
+  };
+}
+
+/** Whether the node is in recovery; a remote node that does not answer is said so, with what to do. */
+async function inRecovery(admin: ConnectionTarget, node: PrimaryNode, remote: boolean): Promise<boolean> {
+  const client = new pg.Client(clientConfig(admin, maintenanceDb(admin)));
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (err) {
+    if (!remote || !isConnectionError(err)) throw databaseUnreachable(admin, err);
+    throw new UserError(
+      `the primary ${node.name} runs on another machine and does not answer at ${node.host}:${node.port} (${errorText(err)}); start it there ('taskflow cluster start ${node.name}'), or fail over to another node ('taskflow cluster failover --to NODE')`,
+      4,
+    );
+  }
+  try {
+    return (await client.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]?.r === true;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Installs (refreshes) the WAL archive. For a primary on another machine a failure is only
+ * recorded: the snapshot holds the WAL it needs, so it is consistent and restorable on its own.
+ */
+async function archiveWal(platform: SnapshotPlatform, source: SnapshotSource): Promise<string | undefined> {
+  if (!source.remote) {
+    await ensureWalArchiving(platform);
+    return undefined;
+  }
+  try {
+    const state = await ensureWalArchiving(platform);
+    return state.installed ? undefined : state.reason;
+  } catch (err) {
+    platform.log.warn({ node: source.node.name, err: errorText(err) }, 'WAL archiving of the remote primary not installed; the snapshot restores on its own');
+    return errorText(err);
+  }
 }
 
 async function clusterFacts(platform: SnapshotPlatform): Promise<{ systemIdentifier: string; walSegmentSize: number; pgVersion: string }> {
@@ -65,11 +169,11 @@ async function clusterFacts(platform: SnapshotPlatform): Promise<{ systemIdentif
   return { systemIdentifier: await clusterIdentifier(platform), walSegmentSize: Number(res.rows[0]?.seg ?? 16_777_216), pgVersion: res.rows[0]?.version ?? '' };
 }
 
-/** Row counts at one position, or why there are none (a snapshot is good without them). */
-async function rowCounts(platform: SnapshotPlatform, now: () => Date): Promise<{ counts: RowCounts | null; error?: string }> {
+/** Row counts at one position on the snapshot's node, or why there are none (a snapshot is good without them). */
+async function rowCounts(platform: SnapshotPlatform, source: SnapshotSource, now: () => Date): Promise<{ counts: RowCounts | null; error?: string }> {
   try {
     const tenants = await exportableTenants(platform);
-    return { counts: await countRowsAtOnePosition(platform.target, [CONTROL_DB, ...tenants.map((t) => t.databaseName)], { now }) };
+    return { counts: await countRowsAtOnePosition(source.admin, [CONTROL_DB, ...tenants.map((t) => t.databaseName)], { now }) };
   } catch (err) {
     platform.log.warn({ err: errorText(err) }, 'snapshot taken without row counts');
     return { counts: null, error: errorText(err) };
@@ -81,9 +185,9 @@ async function rowCounts(platform: SnapshotPlatform, now: () => Date): Promise<{
  * closing its socket (a host gone) would otherwise go on reading the cluster until its next write
  * times out. Found by the label in the walsender's command.
  */
-async function stopAbandonedBasebackups(platform: SnapshotPlatform, abandoned: CatalogEntry[]): Promise<void> {
+async function stopAbandonedBasebackups(source: SnapshotSource, abandoned: CatalogEntry[]): Promise<void> {
   if (abandoned.length === 0) return;
-  await withAdminClient(platform.target, maintenanceDb(platform.target), async (admin) => {
+  await withAdminClient(source.admin, maintenanceDb(source.admin), async (admin) => {
     for (const entry of abandoned) {
       await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'walsender' AND strpos(query, $1) > 0`, [`LABEL 'taskflow ${entry.name}'`]);
     }
@@ -103,19 +207,27 @@ export async function takeSnapshot(platform: SnapshotPlatform, options: Snapshot
   const now = options.now ?? (() => new Date());
   return withBackupTarget(platform.config, options.target, async (target) => {
     const { primary } = target;
-    await stopAbandonedBasebackups(platform, await sweepAbandonedObjects(platform, target, 'snapshot'));
     let running;
     let name = '';
     try {
-      await ensureWalArchiving(platform);
+      // The primary first: one that cannot be reached is named (host and port) before anything else fails on it.
+      const source = await snapshotSource(platform);
+      await stopAbandonedBasebackups(source, await sweepAbandonedObjects(platform, target, 'snapshot'));
+      const walArchiveError = await archiveWal(platform, source);
       const facts = await clusterFacts(platform);
       name = snapshotObjectName(facts.systemIdentifier, now());
       running = await beginLockedObject(platform, { kind: 'snapshot', name, cluster: facts.systemIdentifier, details: { repository: primary.name, server: facts.pgVersion } });
-      const details = await writeSnapshot(platform, target, { name, facts, options, now });
-      const counts = await rowCounts(platform, now);
+      const details = await writeSnapshot(platform, target, { name, facts, source, options, now });
+      const counts = await rowCounts(platform, source, now);
       // Close the segment holding the counts' position, so the archive has it within seconds.
-      await platform.control.query('SELECT pg_switch_wal()').catch(() => undefined);
-      const full: SnapshotDetails = { ...details.details, rowCounts: counts.counts, ...(counts.error ? { rowCountsError: counts.error } : {}) };
+      await withAdminClient(source.admin, maintenanceDb(source.admin), (c) => c.query('SELECT pg_switch_wal()')).catch(() => undefined);
+      const full: SnapshotDetails = {
+        ...details.details,
+        rowCounts: counts.counts,
+        ...(counts.error ? { rowCountsError: counts.error } : {}),
+        node: { name: source.node.name, host: source.node.host, port: source.node.port, remote: source.remote },
+        ...(walArchiveError ? { walArchiveError } : {}),
+      };
       try {
         await completeObject(platform.control, running.id, {
           manifest: details.manifest,
@@ -151,14 +263,16 @@ export async function takeSnapshot(platform: SnapshotPlatform, options: Snapshot
 async function writeSnapshot(
   platform: SnapshotPlatform,
   target: BackupTarget,
-  props: { name: string; facts: Awaited<ReturnType<typeof clusterFacts>>; options: SnapshotOptions; now: () => Date },
+  props: { name: string; facts: Awaited<ReturnType<typeof clusterFacts>>; source: SnapshotSource; options: SnapshotOptions; now: () => Date },
 ) {
-  const { facts, options } = props;
+  const { facts, options, source: from } = props;
   const found: { details?: Omit<SnapshotDetails, 'rowCounts'> } = {};
   // Filled in as the stream ends, before the pipeline writes the manifest that carries it.
   const source: SourceDetails = { format: SNAPSHOT_FORMAT, systemIdentifier: facts.systemIdentifier, walSegmentSize: facts.walSegmentSize, pgVersion: facts.pgVersion };
-  const stream = startBaseBackup(platform.target, {
+  const stream = startBaseBackup(from.replication, {
     label: `taskflow ${props.name}`,
+    clientCertificate: from.clientCertificate,
+    refusedHint: from.refusedHint,
     compressionLevel: target.snapshotCompressionLevel,
     workers: snapshotWorkers(),
     maxRate: options.maxRate,

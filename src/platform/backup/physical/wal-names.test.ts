@@ -17,7 +17,7 @@ test('object names: per system identifier, timeline directory, history apart', (
   assert.equal(walObjectName('7312345678901234567', '00000002.history'), 'wal/7312345678901234567/history/00000002.history');
   assert.throws(() => walObjectName('7312', 'pg_wal/x'), /not a WAL file name/);
   assert.throws(() => walObjectName('../x', '00000002.history'), /system identifier/);
-  assert.equal(snapshotObjectName('7312', new Date('2026-11-23T02:00:00.123Z')), 'snapshots/7312/20261123T020000Z.tar');
+  assert.equal(snapshotObjectName('7312', new Date('2026-11-23T02:00:00.123Z')), 'snapshots/7312/20261123T020000.123Z.tar');
 });
 
 test('segment numbers and names round-trip, across the 4 GiB boundary', () => {

@@ -69,7 +69,8 @@ export function snapshotPrefix(systemIdentifier?: string): string {
 
 /** The object name of a snapshot taken at `at`. */
 export function snapshotObjectName(systemIdentifier: string, at: Date): string {
-  return `${snapshotPrefix(systemIdentifier)}${compactTimestamp(at)}.tar`;
+  // Milliseconds: two snapshots in one second (a run by hand right after the scheduled one) get two names.
+  return `${snapshotPrefix(systemIdentifier)}${compactTimestamp(at, { millis: true })}.tar`;
 }
 
 /** Segments per 4 GiB "log" file: how the two halves of a segment name combine. */
