@@ -83,6 +83,11 @@ export const BackupConfigSchema = Type.Object(
      * are at risk (P7).
      */
     walArchiveTimeoutSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 60 }),
+    /**
+     * How often the TaskFlow host drains the WAL spool of a primary on another machine (physical/wal-spool.ts);
+     * that node's archive_timeout is walArchiveTimeoutSeconds minus this, so the promise above holds.
+     */
+    remoteWalPullSeconds: Type.Integer({ minimum: 1, maximum: 600, default: 10 }),
     /** When the scheduled jobs run (pg-boss cron, in `timeZone`); `off` disables one. */
     schedule: Type.Object(
       {

@@ -15,7 +15,9 @@
  *
  * With a managed cluster, start also installs the continuous WAL archive, and a `wal-health` job runs
  * every minute (physical/wal-health.ts): it alerts on a failing or stale archive and copies new
- * segments to the secondary repositories.
+ * segments to the secondary repositories. While the primary is on another machine, its WAL spool
+ * is drained every `backup.remoteWalPullSeconds` (physical/wal-pull.ts: a timer on each host, one
+ * host at a time under an advisory lock; pg-boss's cron has minutes, the pull needs seconds).
  */
 import { PgBoss, type Job } from 'pg-boss';
 import { UserError } from '../../errors.ts';
@@ -30,6 +32,7 @@ import { exportableTenants, exportTenants } from './export.ts';
 import { errorText } from './outcomes.ts';
 import { takeSnapshot } from './physical/snapshot.ts';
 import { WalArchiveWatch, type WalHealthReport, type WalWatchOptions } from './physical/wal-health.ts';
+import { WalSpoolPuller } from './physical/wal-pull.ts';
 import { pruneBackups } from './prune.ts';
 
 export const JOBS_SCHEMA = 'pgboss';
@@ -83,12 +86,15 @@ export class BackupJobs {
   readonly #options: BackupJobsOptions;
   /** The WAL archive's watch; null on an external cluster (archived by whatever runs it). */
   readonly walWatch: WalArchiveWatch | null;
+  /** Drains a remote primary's WAL spool; null without the watch. */
+  readonly spoolPuller: WalSpoolPuller | null;
 
   private constructor(platform: Platform, boss: PgBoss, options: BackupJobsOptions) {
     this.#platform = platform;
     this.boss = boss;
     this.#takeSnapshot = platform.cluster ? (options.takeSnapshot === undefined ? defaultSnapshot : options.takeSnapshot) : null;
     this.walWatch = platform.cluster && options.walWatch !== null ? new WalArchiveWatch(platform, options.walWatch ?? {}) : null;
+    this.spoolPuller = this.walWatch ? new WalSpoolPuller(platform, platform.config.backup.remoteWalPullSeconds * 1000) : null;
     this.#options = options;
   }
 
@@ -124,6 +130,7 @@ export class BackupJobs {
       await boss.stop({ graceful: false }).catch(() => undefined);
       throw err;
     }
+    jobs.spoolPuller?.start();
     log.info({ schedule: platform.config.backup.schedule, snapshots: jobs.#takeSnapshot !== null, walWatch: jobs.walWatch !== null }, 'backup schedules running');
     return jobs;
   }
@@ -278,6 +285,7 @@ export class BackupJobs {
 
   /** Stops the workers, giving a running backup a moment to finish before it is cancelled. */
   async stop(timeoutMs = 10_000): Promise<void> {
+    await this.spoolPuller?.stop();
     await this.boss.stop({ graceful: true, timeout: timeoutMs });
   }
 }

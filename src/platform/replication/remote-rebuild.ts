@@ -19,6 +19,7 @@
  */
 import { join } from 'node:path';
 import { UserError } from '../../errors.ts';
+import { remoteArchiveSettings } from '../backup/physical/wal-spool.ts';
 import { SUPERUSER, type LocalCluster } from '../postgres/local-cluster.ts';
 import { ensureReplicationAccess, nodeReplicationFiles, upstreamConninfo } from './access.ts';
 import type { ReplicationContext } from './context.ts';
@@ -165,7 +166,11 @@ async function rebuildStopped(
     if (method === 'base-backup') await replaceWithBaseBackup(ctx, name, node, primary, upstreamHost);
     else await ensureSlot(primary, name);
     // A rewound or copied directory carries the primary's configuration: its own port, address and certificate files instead.
-    node.configureCopy({ primaryConninfo: conninfo, slotName: slotName(name) }, { ssl_cert_file: files.serverCert, ssl_key_file: files.serverKey, ssl_ca_file: files.caCert });
+    // …and, with backups configured, WAL archiving through its own spool (wal-spool.ts).
+    node.configureCopy(
+      { primaryConninfo: conninfo, slotName: slotName(name) },
+      { ssl_cert_file: files.serverCert, ssl_key_file: files.serverKey, ssl_ca_file: files.caCert, ...remoteArchiveSettings(ctx.config, node.remote) },
+    );
     await node.start();
     await waitStreaming(primary, node, name);
   } catch (err) {

@@ -5,6 +5,8 @@
  * connection running one shell script sent on the channel's stdin: secrets never reach a command line.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../../errors.ts';
 import { classifySshFailure, sshArguments } from '../backup/sftp/session.ts';
@@ -159,4 +161,33 @@ export function autoConfScript(path: string, settings: Record<string, string | n
     `${set}${end}`,
     `} > ${shellQuote(`${path}.tmp`)} && mv -f ${shellQuote(`${path}.tmp`)} ${f} || exit 1`,
   ].join('\n');
+}
+
+/**
+ * Runs `script` there and writes its standard output, byte for byte, to the local file `path`
+ * (created 0600); for binary files (a WAL file), which the text-decoding runRemote would mangle.
+ * Rejects when ssh itself fails; the script's exit status is returned with its stderr.
+ */
+export async function runRemoteToFile(node: RemoteNode, script: string, path: string, options: { timeoutMs?: number } = {}): Promise<Omit<RemoteResult, 'stdout'>> {
+  const child = spawn('ssh', argumentsFor(node), { env: SSH_ENV, stdio: ['pipe', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 300_000 });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+  child.stdin.on('error', () => undefined);
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.on('error', (err) => {
+      reject(new UserError(`cannot run ssh: ${err.message}`, 4));
+    });
+    child.on('close', resolve);
+  });
+  child.stdin.end(scriptInput(script));
+  try {
+    await pipeline(child.stdout, createWriteStream(path, { mode: 0o600 }));
+  } catch (err) {
+    child.kill();
+    await exited.catch(() => undefined);
+    throw err;
+  }
+  const status = await exited;
+  if (status === SSH_FAILED || status === null) throw sshError(node, stderr || `ssh ended without an answer (${status ?? 'timed out'})`);
+  return { status, stderr };
 }

@@ -12,6 +12,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { UserError } from '../../errors.ts';
+import { remoteArchiveSettings } from '../backup/physical/wal-spool.ts';
 import type { LocalCluster } from '../postgres/local-cluster.ts';
 import { ensureReplicationAccess, nodeReplicationFiles, nodeServerCertificate, replicationFiles, replicationPassword, REPLICATION_ROLE, upstreamConninfo } from './access.ts';
 import { assertSinglePrimary, loadTopology, siteOf, type ReplicationContext } from './context.ts';
@@ -187,7 +188,8 @@ export async function addRemoteStandby(ctx: ReplicationContext, options: RemoteS
       // The copy names the primary's certificate files, which are not on that machine: its own instead.
       standby.configureCopy(
         { primaryConninfo: upstreamConninfo(files, primary.port, name, primaryHost), slotName: slotName(name) },
-        { ssl_cert_file: files.serverCert, ssl_key_file: files.serverKey, ssl_ca_file: files.caCert },
+        // With backups configured, WAL archiving through the node's spool (wal-spool.ts): right already when it is promoted.
+        { ssl_cert_file: files.serverCert, ssl_key_file: files.serverKey, ssl_ca_file: files.caCert, ...remoteArchiveSettings(ctx.config, node) },
       );
       await standby.start();
       await waitStreaming(primary, standby, name);

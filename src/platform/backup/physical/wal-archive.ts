@@ -19,12 +19,14 @@ import type { Platform } from '../../platform.ts';
 import { deriveKey } from '../../accounts/secrets.ts';
 import { CONTROL_DB, maintenanceDb } from '../../control-plane.ts';
 import { escapeIdentifier, escapeLiteral, withAdminClient } from '../../postgres/connection.ts';
+import { RemoteCluster } from '../../replication/remote-cluster.ts';
 import { scramVerifier } from '../../tenants/credentials.ts';
 import { backupsConfigured, type RepositoryConfig } from '../config.ts';
 import { BackupError } from '../errors.ts';
 import { failedKey } from '../outcomes.ts';
 import { ARCHIVE_SETTINGS_FORMAT, makeOwnedDir, removeUnusedSecretCopies, repositoryForOsUser, walShellCommand, writeOwnedFile, type ArchiveSettings } from './wal-settings.ts';
 import { DEFAULT_WAL_SEGMENT_SIZE, parseWalFileName, segmentNumberOf } from './wal-names.ts';
+import { configureRemoteArchiving, isSpoolArchiveCommand, remoteArchiveNodes, remoteArchiveSettings, remoteArchiveTimeoutSeconds, spoolArchiveCommand, walSpoolDir, type RemoteArchiveNode } from './wal-spool.ts';
 
 export const ARCHIVER_ROLE = 'taskflow_wal_archiver';
 const WAL_LAGGING_KEY = 'backup.wal-archive-lagging';
@@ -113,14 +115,20 @@ export async function ensureWalArchiving(platform: ArchivingPlatform): Promise<W
     repository: archiverRepository(platform, primary, dir),
     recipients: backup.recipients,
     compressionLevel: backup.compressionLevel,
-    catalog: { host: cluster.listenAddress === '*' ? '127.0.0.1' : cluster.listenAddress, database: CONTROL_DB, user: ARCHIVER_ROLE, passwordFile },
+    // The archiver runs beside a node on this machine: a platform opened on a remote primary has it on loopback.
+    catalog: { host: cluster.listenAddress === '*' || cluster instanceof RemoteCluster ? '127.0.0.1' : cluster.listenAddress, database: CONTROL_DB, user: ARCHIVER_ROLE, passwordFile },
   };
   const settingsFile = join(dir, 'settings.json');
   writeOwnedFile(settingsFile, JSON.stringify(settings, null, 2) + '\n', cluster.runAs);
   await ensureArchiverRole(platform, password);
 
-  const archiveCommand = walShellCommand('archive', settingsFile, ['%p', '%f']);
-  const timeoutSeconds = backup.walArchiveTimeoutSeconds;
+  // A primary on another machine spools its WAL for this host to pull (wal-spool.ts); the remote
+  // standbys get the same command now, so it is already right when one is promoted.
+  const remote = remoteArchiveNodes(platform);
+  const remotePrimary = remote.find((n) => n.primary);
+  await configureRemoteStandbys(platform, remote.filter((n) => !n.primary));
+  const archiveCommand = remotePrimary ? spoolArchiveCommand(walSpoolDir(remotePrimary.remote)) : walShellCommand('archive', settingsFile, ['%p', '%f']);
+  const timeoutSeconds = remotePrimary ? remoteArchiveTimeoutSeconds(backup) : backup.walArchiveTimeoutSeconds;
   const changed = await withAdminClient(platform.target, maintenanceDb(platform.target), async (admin) => {
     const current = await admin.query<{ name: string; setting: string }>(`SELECT name, setting FROM pg_settings WHERE name IN ('archive_mode', 'archive_command', 'archive_timeout')`);
     const value = (name: string) => current.rows.find((r) => r.name === name)?.setting;
@@ -152,9 +160,25 @@ export async function ensureWalArchiving(platform: ArchivingPlatform): Promise<W
   return { installed: true, archiveCommand, timeoutSeconds, changed };
 }
 
+/**
+ * The spool archive settings on each remote standby, over SSH. A node that cannot be reached now is
+ * logged and left: should it become the primary first, the wal-health watch installs the command
+ * there (its archiver meanwhile fails on the local command and keeps its WAL).
+ */
+async function configureRemoteStandbys(platform: ArchivingPlatform, nodes: RemoteArchiveNode[]): Promise<void> {
+  for (const node of nodes) {
+    try {
+      await configureRemoteArchiving(node.remote, remoteArchiveSettings(platform.config, node.remote));
+    } catch (err) {
+      platform.log.warn({ node: node.name, err: (err as Error).message }, 'the WAL spool archive_command could not be set on a remote standby');
+    }
+  }
+}
+
 export interface WalArchiveStatus {
-  /** Whether archive_command is TaskFlow's. */
+  /** Whether archive_command is TaskFlow's (`taskflow wal archive`, or a remote node's spool command). */
   installed: boolean;
+  archiveCommand: string;
   archiveMode: string;
   timeoutSeconds: number;
   archivedCount: number;
@@ -195,7 +219,8 @@ export async function walArchiveStatus(platform: Pick<Platform, 'control'>): Pro
   const lagSeconds = waiting > 0 && r.last_archived_time ? Math.max(0, Math.round((r.now.getTime() - r.last_archived_time.getTime()) / 1000)) : 0;
   const failing = r.last_failed_time !== null && (r.last_archived_time === null || r.last_failed_time > r.last_archived_time);
   return {
-    installed: r.archive_command.includes(' archive --settings '),
+    installed: r.archive_command.includes(' archive --settings ') || isSpoolArchiveCommand(r.archive_command),
+    archiveCommand: r.archive_command,
     archiveMode: r.archive_mode,
     timeoutSeconds: Number.parseInt(r.archive_timeout, 10),
     archivedCount: Number(r.archived_count),

@@ -7,16 +7,29 @@
  * Alerts, by key:
  *   backup.failed:wal-install    installing archive_command failed (resolved once it succeeds)
  *   backup.failed:wal            the last archive attempt failed (checkWalArchive raises it)
+ *   backup.failed:wal-pull       a remote primary's WAL spool could not be pulled (wal-pull.ts)
+ *
+ * Each run also records in the catalog the segments a node archived while it shut down (its last
+ * one, closed as it stops; wal-archiver.ts, storeUnrecorded).
  *   backup.wal-archive-lagging   completed segments wait (checkWalArchive)
  *   backup.wal-archive-stale     WAL is written but nothing was archived for longer than
  *                                archive_timeout plus a margin, while no attempt fails: the
- *                                archiver hangs, archive_mode is off, or archiving is not installed
+ *                                archiver hangs, archive_mode is off, or archiving is not installed;
+ *                                with a primary on another machine, also when its WAL spool is not
+ *                                drained (files wait there longer than archive_timeout + the pull
+ *                                interval + the margin), or cannot be read over SSH
+ *
+ * With a remote primary, pg_stat_archiver counts a file as archived once it is in the spool, so
+ * where the archive reaches is read from the catalog instead (wal-spool.ts).
  */
+import { openRepository } from '../config.ts';
 import { copyMissing, type CopyMissingReport } from '../copies.ts';
 import { errorText, failedKey, resolveAlerts } from '../outcomes.ts';
 import type { BackupPlatform } from '../service.ts';
-import { checkWalArchive, ensureWalArchiving, walArchiveStatus, type ArchivingPlatform, type WalArchiveStatus, type WalArchivingState } from './wal-archive.ts';
+import { checkWalArchive, ensureWalArchiving, walArchiveDir, walArchiveStatus, type ArchivingPlatform, type WalArchiveStatus, type WalArchivingState } from './wal-archive.ts';
+import { recordUnrecorded } from './wal-archiver.ts';
 import { parseWalFileName, segmentNumberOf } from './wal-names.ts';
+import { isSpoolArchiveCommand, listSpool, remoteArchiveNodes, spoolArchiveCommand, walSpoolDir, type RemoteArchiveNode } from './wal-spool.ts';
 
 export const WAL_INSTALL_KEY = failedKey('wal-install');
 export const WAL_STALE_KEY = 'backup.wal-archive-stale';
@@ -48,6 +61,19 @@ export interface WalHealthReport {
   newestArchivedAgeSeconds: number | null;
   /** The pass copying WAL to the secondaries (null: there is none). */
   copies: CopyMissingReport | null;
+  /** A primary on another machine: what waits in its WAL spool (null: the primary is on this machine). */
+  spool: SpoolBacklog | null;
+}
+
+/** What waits in a remote primary's spool for this host to pull. */
+export interface SpoolBacklog {
+  node: string;
+  files: number;
+  bytes: number;
+  /** Seconds since the oldest waiting file was last written (0: none waits). */
+  oldestAgeSeconds: number;
+  /** Why the spool could not be read (SSH). */
+  error?: string;
 }
 
 /** Where the archive reaches: the newest archived segment, how long ago, and how much WAL follows it. */
@@ -67,18 +93,20 @@ function lsnBytes(lsn: string): bigint {
  * The newest archived segment from pg_stat_archiver, or from the catalog when the statistics
  * hold none (they are reset by a crash); null when neither knows of one.
  */
-async function archiveReach(platform: Pick<BackupPlatform, 'control'>): Promise<ArchiveReach | null> {
+async function archiveReach(platform: Pick<BackupPlatform, 'control'>, catalogOnly = false): Promise<ArchiveReach | null> {
   const res = await platform.control.query<{ file: string | null; age: number | null; lsn: string; segmentSize: string }>(
-    `SELECT COALESCE(a.last_archived_wal, c.file) AS file,
+    `WITH s AS (SELECT CASE WHEN $1 THEN NULL ELSE last_archived_wal END AS last_archived_wal, CASE WHEN $1 THEN NULL ELSE last_archived_time END AS last_archived_time FROM pg_stat_archiver)
+     SELECT COALESCE(a.last_archived_wal, c.file) AS file,
             extract(epoch FROM now() - COALESCE(a.last_archived_time, c.finished_at))::float8 AS age,
             pg_current_wal_lsn()::text AS lsn,
             (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS "segmentSize"
-       FROM pg_stat_archiver a
+       FROM s a
        LEFT JOIN LATERAL (
          SELECT regexp_replace(o.name, '^.*/', '') AS file, o.finished_at FROM backup_objects o
           WHERE a.last_archived_wal IS NULL AND o.kind = 'wal' AND o.state = 'complete'
             AND o.cluster = (SELECT system_identifier::text FROM pg_control_system()) AND o.name NOT LIKE '%/history/%'
           ORDER BY o.name DESC LIMIT 1) c ON true`,
+    [catalogOnly],
   );
   const row = res.rows[0];
   const parsed = row?.file ? parseWalFileName(row.file) : null;
@@ -143,11 +171,22 @@ export class WalArchiveWatch {
   /** One run of the job: install if needed, check and alert, copy new segments to the secondaries. */
   async run(): Promise<WalHealthReport> {
     const platform = this.#platform;
-    if (this.#installPending || !(await walArchiveStatus(platform)).installed) await this.install();
+    const remotePrimary = remoteArchiveNodes(platform).find((n) => n.primary) ?? null;
+    if (this.#installPending || !commandFits((await walArchiveStatus(platform)).archiveCommand, remotePrimary)) await this.install();
+    await recordUnrecorded({
+      control: platform.control,
+      archiveDir: walArchiveDir(platform),
+      openRepository: (name) => {
+        const config = platform.config.backup.repositories.find((r) => r.name === name);
+        return config ? openRepository(config) : null;
+      },
+      log: platform.log,
+    });
     const status = await checkWalArchive(platform);
     if (!status.failing) await resolveAlerts(platform, [failedKey('wal')], 'WAL archiving works again');
-    const reach = await archiveReach(platform);
-    const stale = await this.#checkStale(status, reach);
+    const reach = await archiveReach(platform, remotePrimary !== null);
+    const spool = remotePrimary ? await spoolBacklog(remotePrimary) : null;
+    const stale = (await this.#checkSpool(status, spool)) || (await this.#checkStale(status, reach, spool));
     return {
       installed: status.installed,
       failing: status.failing,
@@ -156,7 +195,29 @@ export class WalArchiveWatch {
       unarchivedBytes: reach ? Number(reach.unarchivedBytes) : null,
       newestArchivedAgeSeconds: reach ? Math.round(reach.ageSeconds) : null,
       copies: await this.#copyToSecondaries(),
+      spool,
     };
+  }
+
+  /**
+   * A remote primary's spool that is not drained: its oldest file waited longer than
+   * archive_timeout + the pull interval + the margin. Raises `backup.wal-archive-stale`.
+   */
+  async #checkSpool(status: WalArchiveStatus, spool: SpoolBacklog | null): Promise<boolean> {
+    if (!spool || spool.files === 0) return false;
+    const pullSeconds = this.#platform.config.backup.remoteWalPullSeconds;
+    const limit = this.#options.staleAfterSeconds ?? status.timeoutSeconds + pullSeconds + (this.#options.staleMarginSeconds ?? 60);
+    if (spool.oldestAgeSeconds <= limit) return false;
+    await this.#platform.alerts.raise({
+      code: 'backup.wal-archive-stale',
+      key: WAL_STALE_KEY,
+      severity: 'critical',
+      summary:
+        `the WAL archive is stale: ${spool.files} WAL file(s) (${Math.round(spool.bytes / 1048576)} MiB) wait in the spool of the remote primary ${spool.node}, the oldest written ${spool.oldestAgeSeconds} s ago; ` +
+        `nothing drains it (taskflow start pulls it every ${pullSeconds} s; 'taskflow wal pull' once; see the backup.failed:wal-pull alert): committed data since then exists only on that machine`,
+      details: { node: spool.node, files: spool.files, bytes: spool.bytes, oldestAgeSeconds: spool.oldestAgeSeconds, pullSeconds },
+    });
+    return true;
   }
 
   /**
@@ -165,7 +226,7 @@ export class WalArchiveWatch {
    * first write after a quiet hour is not taken for a stuck archive). A failing archive is
    * `backup.failed:wal`'s alert, not this one.
    */
-  async #checkStale(status: WalArchiveStatus, reach: ArchiveReach | null): Promise<boolean> {
+  async #checkStale(status: WalArchiveStatus, reach: ArchiveReach | null, spool: SpoolBacklog | null): Promise<boolean> {
     const platform = this.#platform;
     if (!reach || reach.unarchivedBytes <= 0n) {
       this.#waiting = null;
@@ -180,11 +241,15 @@ export class WalArchiveWatch {
     }
     const waitedSeconds = (Date.now() - this.#waiting.since) / 1000;
     if (status.failing || waitedSeconds < limit) return false;
-    const why = !status.installed
-      ? "archive_command is not TaskFlow's (taskflow wal status --install)"
-      : status.archiveMode === 'off'
-        ? 'archive_mode is off (PostgreSQL must restart)'
-        : 'the archiver makes no progress and reports no failure (a hung archive_command?)';
+    const why = spool?.error
+      ? `the WAL spool of the remote primary ${spool.node} cannot be read: ${spool.error}`
+      : spool && spool.files > 0
+        ? `${spool.files} WAL file(s) wait in the spool of the remote primary ${spool.node}: nothing drains it ('taskflow wal pull')`
+        : !status.installed
+          ? "archive_command is not TaskFlow's (taskflow wal status --install)"
+          : status.archiveMode === 'off'
+            ? 'archive_mode is off (PostgreSQL must restart)'
+            : 'the archiver makes no progress and reports no failure (a hung archive_command?)';
     await platform.alerts.raise({
       code: 'backup.wal-archive-stale',
       key: WAL_STALE_KEY,
@@ -205,5 +270,22 @@ export class WalArchiveWatch {
       limit: this.#options.copyLimit ?? 20,
       deadline: Date.now() + (this.#options.copyBudgetMs ?? 40_000),
     });
+  }
+}
+
+/** Whether archive_command is the one this primary needs: its spool command when it is remote, `taskflow wal archive` here. */
+function commandFits(command: string, remotePrimary: RemoteArchiveNode | null): boolean {
+  if (remotePrimary) return command === spoolArchiveCommand(walSpoolDir(remotePrimary.remote));
+  return command.includes(' archive --settings ') && !isSpoolArchiveCommand(command);
+}
+
+/** What waits in a remote primary's spool; an SSH failure is reported in `error`, not thrown. */
+async function spoolBacklog(node: RemoteArchiveNode): Promise<SpoolBacklog> {
+  try {
+    const entries = await listSpool(node.remote);
+    const oldest = entries.reduce((min, e) => Math.min(min, e.modifiedAt.getTime()), Date.now());
+    return { node: node.name, files: entries.length, bytes: entries.reduce((sum, e) => sum + e.bytes, 0), oldestAgeSeconds: Math.max(0, Math.round((Date.now() - oldest) / 1000)) };
+  } catch (err) {
+    return { node: node.name, files: 0, bytes: 0, oldestAgeSeconds: 0, error: errorText(err) };
   }
 }
