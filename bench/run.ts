@@ -20,6 +20,7 @@ import { runMetricsBenchmark } from './metrics.ts';
 import { runRemoteRebuildBenchmark } from './remote-rebuild.ts';
 import { runRemoteStandbyBenchmark } from './remote-standby.ts';
 import { runTenantsBenchmark } from './tenants.ts';
+import { runWalPullBenchmark } from './wal-pull.ts';
 
 type Progress = (message: string) => void;
 
@@ -36,6 +37,7 @@ const BENCHMARKS: Record<string, (progress: Progress) => Promise<unknown>> = {
   'remote-standby': runRemoteStandbyBenchmark,
   'remote-rebuild': runRemoteRebuildBenchmark,
   metrics: runMetricsBenchmark,
+  'wal-pull': runWalPullBenchmark,
 };
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));

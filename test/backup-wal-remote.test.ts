@@ -10,7 +10,7 @@
  * passing through the spool and the pull.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
@@ -162,6 +162,26 @@ describe('WAL archiving from a remote primary', { timeout: 300_000, skip: skip ?
     const second = (JSON.parse(again.stdout) as NodePullReport[]).find((r) => r.node === 'c');
     assert.equal(second?.archived, 0);
     assert.equal(second.alreadyArchived, 1);
+    assert.deepEqual(spooled(), []);
+
+    // Other contents under an archived name (another cluster writing into this spool?): refused, and it and
+    // everything after it stay in the spool, nothing overwritten; once it is gone the next pull goes on.
+    const altered = readFileSync(copy);
+    altered.writeUInt8((altered.at(-1) ?? 0) ^ 0xff, altered.length - 1);
+    writeFileSync(join(spoolDir(), file), altered);
+    const after = await switchOnC();
+    const refused = await rc.cli('wal', 'pull', '--json');
+    assert.notEqual(refused.code, 0);
+    const third = (JSON.parse(refused.stdout) as NodePullReport[]).find((r) => r.node === 'c');
+    assert.ok(third?.error?.startsWith(`${file}: `), third?.error);
+    assert.match(third?.error ?? '', /already archived .* with different contents/);
+    assert.deepEqual(third?.left.filter((f) => f === file || f === after), [file, after]);
+    assert.ok(spooled().includes(file) && spooled().includes(after), 'both stay in the spool');
+    assert.ok(!(await archived()).has(walObjectName(sysid, after)), 'nothing after the refused file was stored');
+    rmSync(join(spoolDir(), file));
+    const resumed = await rc.cli('wal', 'pull', '--json');
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.ok((await archived()).has(walObjectName(sysid, after)));
     assert.deepEqual(spooled(), []);
   });
 

@@ -1,11 +1,13 @@
 /**
  * Draining the WAL spools of nodes on other machines (wal-spool.ts): `taskflow wal pull`, and every
  * `backup.remoteWalPullSeconds` from `taskflow start` (one app host at a time, under an advisory
- * lock). Each spooled file is copied here over SSH, checked against its listed size, pushed
- * through the same pipeline and catalog records as `taskflow wal archive` (storeWalFile), and only
- * then removed from the spool. A run cut off anywhere repeats harmlessly: a file found archived
- * with the same contents is recorded and removed, one with other contents is refused and stays.
+ * lock). The spooled files are copied here over SSH in batches (one connection for up to 128 MiB,
+ * the next batch fetched while one is stored), each checked against its listed size, pushed through
+ * the same pipeline and catalog records as `taskflow wal archive` (storeWalFile), and only then
+ * removed from the spool. A run cut off anywhere repeats harmlessly: a file found archived with the
+ * same contents is recorded and removed, one with other contents is refused and stays.
  */
+import { spawnSync } from 'node:child_process';
 import { chownSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -51,12 +53,49 @@ async function removeFromSpool(node: RemoteNode, files: string[]): Promise<void>
   );
 }
 
-/** Copies one spooled file here; refuses a copy whose size is not the listed one. */
-async function fetchSpooled(node: RemoteNode, entry: SpoolEntry, path: string): Promise<void> {
-  const r = await runRemoteToFile(node, `exec cat -- ${shellQuote(`${walSpoolDir(node)}/${entry.file}`)}`, path);
-  if (r.status !== 0) throw new Error(`reading ${entry.file} from the spool of ${describeRemote(node)} failed: ${r.stderr.trim() || `exit ${r.status}`}`);
-  const size = statSync(path).size;
-  if (size !== entry.bytes) throw new Error(`${entry.file} from the spool of ${describeRemote(node)} arrived with ${size} bytes, not ${entry.bytes}`);
+/** Files fetched over one SSH connection at most: a login costs about half a second on loopback. */
+const BATCH_FILES = 16;
+/** …and at most these bytes (eight segments), staged here before they are stored: two batches at a time. */
+const BATCH_BYTES = 128 * 1024 * 1024;
+
+/** The spooled WAL files in batches for fetchBatch, in spool order. */
+function batches(entries: SpoolEntry[]): SpoolEntry[][] {
+  const out: SpoolEntry[][] = [];
+  let current: SpoolEntry[] = [];
+  let bytes = 0;
+  for (const entry of entries) {
+    if (current.length > 0 && (current.length >= BATCH_FILES || bytes + entry.bytes > BATCH_BYTES)) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(entry);
+    bytes += entry.bytes;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+/**
+ * Copies a batch of spooled files into `dir` over one SSH connection (a tar stream of them, made
+ * there by tar and read here by GNU tar); refuses a copy whose size is not the listed one.
+ */
+async function fetchBatch(node: RemoteNode, entries: SpoolEntry[], dir: string): Promise<void> {
+  const archive = join(dir, '.batch.tar');
+  try {
+    const names = entries.map((e) => shellQuote(e.file)).join(' ');
+    const r = await runRemoteToFile(node, `cd ${shellQuote(walSpoolDir(node))} || exit 1
+exec tar -cf - -- ${names}`, archive);
+    if (r.status !== 0) throw new Error(`reading ${entries.map((e) => e.file).join(', ')} from the spool of ${describeRemote(node)} failed: ${r.stderr.trim() || `exit ${r.status}`}`);
+    const extracted = spawnSync('tar', ['--extract', '--file', archive, '--directory', dir, '--no-same-owner', '--no-same-permissions', '--', ...entries.map((e) => e.file)], { encoding: 'utf8' });
+    if (extracted.status !== 0) throw new Error(`the files from the spool of ${describeRemote(node)} did not unpack: ${(extracted.stderr || extracted.error?.message || `tar exit ${extracted.status}`).trim()}`);
+  } finally {
+    rmSync(archive, { force: true });
+  }
+  for (const entry of entries) {
+    const size = statSync(join(dir, entry.file)).size;
+    if (size !== entry.bytes) throw new Error(`${entry.file} from the spool of ${describeRemote(node)} arrived with ${size} bytes, not ${entry.bytes}`);
+  }
 }
 
 /**
@@ -85,46 +124,74 @@ async function pullNode(platform: PullPlatform, node: RemoteArchiveNode, work: s
   const runAs = resolveRunAs(platform.config.postgres.osUser);
   try {
     const entries = await listSpool(node.remote);
-    for (const [i, entry] of entries.entries()) {
-      if (!parseWalFileName(entry.file)) {
-        report.left.push(entry.file);
-        continue;
-      }
-      const path = join(work, entry.file);
-      try {
-        await fetchSpooled(node.remote, entry, path);
-        const result = await storeWalFile({
-          target: platform.target,
-          control: platform.control,
-          alerts: platform.alerts,
-          log: platform.log,
-          repository,
-          recipients: backup.recipients,
-          compressionLevel: backup.compressionLevel,
-          systemIdentifier,
-          file: entry.file,
-          source: path,
-          walEndAt: entry.modifiedAt,
-        });
+    report.left.push(...entries.filter((e) => !parseWalFileName(e.file)).map((e) => e.file));
+    const wal = entries.filter((e) => parseWalFileName(e.file));
+    const stored = new Set<string>();
+    const list = batches(wal);
+    const dirOf = (b: number) => join(work, `batch-${b}`);
+    /** Fetches batch `b`; settles with its error or null (never rejects, so a prefetch left behind is no unhandled rejection). */
+    const fetchInto = (b: number): Promise<Error | null> => {
+      mkdirSync(dirOf(b), { recursive: true, mode: 0o700 });
+      return fetchBatch(node.remote, list[b] as SpoolEntry[], dirOf(b)).then(
+        () => null,
+        (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+      );
+    };
+    // The next batch is fetched while this one is stored: the SSH login and transfer overlap the pipeline's CPU.
+    let next: Promise<Error | null> | null = list.length > 0 ? fetchInto(0) : null;
+    let nextIndex = 0;
+    try {
+      for (const [b, batch] of list.entries()) {
+        const fetched = next as Promise<Error | null>;
+        next = b + 1 < list.length ? fetchInto(b + 1) : null;
+        nextIndex = b + 1;
         try {
-          ownLikeTheArchiver(primary, result.object, runAs);
+          const failed = await fetched;
+          if (failed) throw failed;
+          for (const entry of batch) {
+            const result = await storeWalFile({
+              target: platform.target,
+              control: platform.control,
+              alerts: platform.alerts,
+              log: platform.log,
+              repository,
+              recipients: backup.recipients,
+              compressionLevel: backup.compressionLevel,
+              systemIdentifier,
+              file: entry.file,
+              source: join(dirOf(b), entry.file),
+              walEndAt: entry.modifiedAt,
+            });
+            try {
+              ownLikeTheArchiver(primary, result.object, runAs);
+            } catch (err) {
+              platform.log.warn({ object: result.object, err: errorText(err) }, 'a pulled WAL object could not be given to the PostgreSQL OS user; a restore may not read it');
+            }
+            done.push(entry.file);
+            stored.add(entry.file);
+            if (result.outcome === 'archived') {
+              report.archived++;
+              report.bytes += result.bytes;
+            } else report.alreadyArchived++;
+          }
         } catch (err) {
-          platform.log.warn({ object: result.object, err: errorText(err) }, 'a pulled WAL object could not be given to the PostgreSQL OS user; a restore may not read it');
+          const left = wal.filter((e) => !stored.has(e.file)).map((e) => e.file);
+          report.error = `${left[0] ?? 'spool'}: ${errorText(err)}`;
+          report.left.push(...left);
+          break;
+        } finally {
+          rmSync(dirOf(b), { recursive: true, force: true });
         }
-        done.push(entry.file);
-        if (result.outcome === 'archived') {
-          report.archived++;
-          report.bytes += result.bytes;
-        } else report.alreadyArchived++;
-      } catch (err) {
-        report.error = `${entry.file}: ${errorText(err)}`;
-        report.left.push(...entries.slice(i).map((e) => e.file));
-        break;
-      } finally {
-        rmSync(path, { force: true });
+        // Removed batch by batch: a run cut off between storing and removing only repeats the store.
+        await removeFromSpool(node.remote, done);
+        done.length = 0;
       }
-      // Removed in batches: a run cut off between storing and removing only repeats the store.
-      if (done.length >= 16) await removeFromSpool(node.remote, done.splice(0));
+    } finally {
+      // A prefetch still under way after a failure: let it end, then drop what it fetched.
+      if (next) {
+        await next;
+        rmSync(dirOf(nextIndex), { recursive: true, force: true });
+      }
     }
   } catch (err) {
     report.error ??= errorText(err);
