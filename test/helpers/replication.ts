@@ -66,11 +66,27 @@ export async function startReplicatedCluster(): Promise<ReplicatedCluster> {
       return null;
     }
   };
+  /**
+   * SIGKILL to a postmaster and every process it started, as a machine that dies takes them all: by
+   * its process group, and each child found by its parent pid (a postmaster started by a `taskflow`
+   * command is not always a group leader). A backend left behind would keep waiting for a standby,
+   * and the writers waiting on it with it, for ever.
+   */
   const killGroup = (pid: number) => {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      /* already gone */
+    const children = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((p) => {
+      try {
+        // `pid (comm) state ppid …`: the ppid is the second field after the command's closing parenthesis.
+        return Number(readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]) === pid;
+      } catch {
+        return false;
+      }
+    });
+    for (const target of [-pid, pid, ...children]) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        /* already gone, or no such group */
+      }
     }
   };
   // A killed postmaster is reparented to init, which may take a while to reap it: a zombie is dead.
