@@ -94,14 +94,16 @@ describe('failover drill through Patroni', { timeout: 240_000 }, () => {
     const replica = s.patroni.nodes.find((n) => n.name !== leader);
     assert.ok(replica);
     s.patroni.kill(replica.name);
-    // Its member key expires after ttl; until then Patroni still lists it.
+    // Its member key expires after ttl; until then Patroni still lists it as running, and a drill
+    // asked for then would really run (and fail to elect). Wait until the leader no longer lists it so.
+    const endpoint = s.patroni.node(leader).endpoint;
     const deadline = Date.now() + 60_000;
-    let r = await s.cli('drill', 'failover', '--engine', 'patroni', '--yes-this-is-production');
-    while (r.code !== 4 && Date.now() < deadline) {
-      assert.notEqual(r.code, 0, 'no drill runs while the replica is dead');
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      r = await s.cli('drill', 'failover', '--engine', 'patroni', '--yes-this-is-production');
-    }
+    const listedHealthy = async (): Promise<boolean> => {
+      const view = (await (await fetch(`${endpoint}/cluster`)).json()) as { members?: { name: string; state?: string }[] };
+      return (view.members ?? []).some((m) => m.name === replica.name && (m.state === 'running' || m.state === 'streaming'));
+    };
+    while ((await listedHealthy()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 500));
+    const r = await s.cli('drill', 'failover', '--engine', 'patroni', '--yes-this-is-production');
     assert.equal(r.code, 4, r.stderr);
     assert.match(r.stderr, /refusing the drill: the Patroni cluster has no healthy replica to elect in place of /);
   });
