@@ -6,7 +6,7 @@
  * alternate between the two, so load from elsewhere on the machine falls on both alike; the
  * figure is the median round. CPU time (all threads) is reported beside the wall time.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -15,12 +15,13 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { createInterface } from 'node:readline';
 import { loadIdentities, parseRecipient } from '../src/platform/backup/age-keys.ts';
 import { createAgeDecryptStream, createAgeEncryptStream } from '../src/platform/backup/age-stream.ts';
 import { tempDir } from '../test/helpers/platform.ts';
 
 const INPUT_MIB = Number(process.env.BENCH_AGE_MIB ?? 256);
-const ROUNDS = Number(process.env.BENCH_AGE_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_AGE_ROUNDS ?? 9);
 /** Bytes per read of the input file. */
 const READ_BYTES = 1024 * 1024;
 
@@ -79,21 +80,47 @@ function discard(): Writable {
   });
 }
 
-/** Runs a command under bash's `time` (output to /dev/null); resolves with its wall and CPU seconds. */
-function timedCommand(command: string, args: string[]): Promise<Sample> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', 'TIMEFORMAT="%U %S"; time "$@" 2>/dev/null', 'timed', command, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      const seconds = (performance.now() - started) / 1000;
-      const [user, system] = stderr.trim().split(/\s+/).map(Number);
-      if (code === 0 && user !== undefined && system !== undefined) resolve({ seconds, cpuSeconds: user + system });
-      else reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr}`));
-    });
-  });
+/**
+ * Runs the age CLI for the rounds from one long-lived bash, which times each run with its `time`
+ * (wall, user, system). Starting age from this process instead would fork it every round, and a
+ * fork write-protects all of this process's memory: the next round of TaskFlow's stream would then
+ * take a page fault on every page it reuses, a cost of where the CLI is started from, not of
+ * encryption.
+ */
+class AgeRunner {
+  readonly #shell: ChildProcessWithoutNullStreams;
+  readonly #lines: AsyncIterator<string>;
+
+  constructor(args: { recipient: string; plain: string; keyFile: string; sealed: string }) {
+    const script = [
+      "TIMEFORMAT='%R %U %S'",
+      'while read -r what; do',
+      '  if [ "$what" = encrypt ]; then { time age -r "$1" -o /dev/null "$2" 2>/dev/null; } 2>&1',
+      '  else { time age -d -i "$3" -o /dev/null "$4" 2>/dev/null; } 2>&1; fi',
+      '  echo "status $?"',
+      'done',
+    ].join('\n');
+    this.#shell = spawn('bash', ['-c', script, 'age-runner', args.recipient, args.plain, args.keyFile, args.sealed]);
+    this.#lines = createInterface({ input: this.#shell.stdout })[Symbol.asyncIterator]();
+  }
+
+  async #line(): Promise<string> {
+    const next = await this.#lines.next();
+    if (next.done) throw new Error('the age runner shell exited');
+    return next.value;
+  }
+
+  async run(what: 'encrypt' | 'decrypt'): Promise<Sample> {
+    this.#shell.stdin.write(`${what}\n`);
+    const [real, user, system] = (await this.#line()).trim().split(/\s+/).map(Number);
+    const status = await this.#line();
+    if (status !== 'status 0' || real === undefined || user === undefined || system === undefined) throw new Error(`age ${what} failed (${status})`);
+    return { seconds: real, cpuSeconds: user + system };
+  }
+
+  close(): void {
+    this.#shell.stdin.end();
+  }
 }
 
 /** Wall and CPU seconds and minor page faults (this process, all threads) of `run`. */
@@ -184,9 +211,10 @@ export async function runEncryptionBenchmark(progress: Progress): Promise<Encryp
       const sealed = join(dir, 'sealed.age');
       progress(`backup/encryption: writing ${INPUT_MIB} MiB ${input}`);
       await writeInput(plain, block);
-      const ageEncrypt = ['-r', recipientText, '-o', '/dev/null', plain];
-      const ageDecrypt = ['-d', '-i', keyFile, '-o', '/dev/null', sealed];
       if (spawnSync('age', ['-r', recipientText, '-o', sealed, plain]).status !== 0) throw new Error('age -r failed');
+      // Both files on disk before the rounds, so no writeback of them runs beside a round.
+      spawnSync('sync');
+      const age = new AgeRunner({ recipient: recipientText, plain, keyFile, sealed });
       const ours = {
         encrypt: () => through(plain, createAgeEncryptStream([recipient])),
         decrypt: () => through(sealed, createAgeDecryptStream(identities)),
@@ -194,15 +222,20 @@ export async function runEncryptionBenchmark(progress: Progress): Promise<Encryp
       // One round of each, not counted: page cache, worker threads and JIT warm, as in a server.
       await ours.encrypt();
       await ours.decrypt();
-      await timedCommand('age', ageEncrypt);
-      await timedCommand('age', ageDecrypt);
-      const load0 = loadavg()[0]!;
       const s = { oursEncrypt: [] as Sample[], ageEncrypt: [] as Sample[], oursDecrypt: [] as Sample[], ageDecrypt: [] as Sample[] };
-      for (let r = 0; r < ROUNDS; r++) {
-        s.oursEncrypt.push(await timed(ours.encrypt));
-        s.ageEncrypt.push(await timedCommand('age', ageEncrypt));
-        s.oursDecrypt.push(await timed(ours.decrypt));
-        s.ageDecrypt.push(await timedCommand('age', ageDecrypt));
+      let load0 = 0;
+      try {
+        await age.run('encrypt');
+        await age.run('decrypt');
+        load0 = loadavg()[0]!;
+        for (let r = 0; r < ROUNDS; r++) {
+          s.oursEncrypt.push(await timed(ours.encrypt));
+          s.ageEncrypt.push(await age.run('encrypt'));
+          s.oursDecrypt.push(await timed(ours.decrypt));
+          s.ageDecrypt.push(await age.run('decrypt'));
+        }
+      } finally {
+        age.close();
       }
       const result: EncryptionCase = {
         input,
@@ -225,7 +258,7 @@ export async function runEncryptionBenchmark(progress: Progress): Promise<Encryp
       description:
         `${INPUT_MIB} MiB read from the page cache, encrypted to one X25519 recipient (and the age CLI's output of it decrypted), the output discarded. ` +
         'TaskFlow: its age Transform streams in this process, as in production (libsodium ChaCha20-Poly1305 in 1 MiB batches, the first 8 on the stream thread, the rest in the worker pool, both directions), fed 1 MiB reads into one reused buffer. ' +
-        'age CLI: `age -r R -o /dev/null FILE` and `age -d -i KEY -o /dev/null FILE`, process start included. cpuSeconds: user + system of all threads; minorPageFaults (TaskFlow): first touches of fresh output memory, 4 KiB each. ' +
+        'age CLI: `age -r R -o /dev/null FILE` and `age -d -i KEY -o /dev/null FILE`, process start included, timed by bash `time` in one long-lived shell (so this process never forks between rounds). cpuSeconds: user + system of all threads; minorPageFaults (TaskFlow): first touches of fresh output memory, 4 KiB each. ' +
         `Rounds alternate; the figure is the median of ${ROUNDS} after one warm-up round of each. ratio = TaskFlow ÷ age CLI.`,
       ageVersion: ageVersion.stdout.trim(),
       rounds: ROUNDS,
