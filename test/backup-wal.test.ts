@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { chownSync, createWriteStream, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { listAlerts } from '../src/platform/alerts/alerts.ts';
@@ -21,7 +20,7 @@ import { FETCH_SETTINGS_FORMAT, type FetchSettings } from '../src/platform/backu
 import { clusterIdentifier } from '../src/platform/backup/service.ts';
 import { poll } from '../src/platform/replication/probe.ts';
 import { startPhysicalPlatform, switchAndWaitArchived, type PhysicalTestPlatform } from './backup-physical-fixtures.ts';
-import { runCli, TASKFLOW_BIN } from './helpers/cli.ts';
+import { runCli, runProcess, TASKFLOW_BIN } from './helpers/cli.ts';
 import { tempDir } from './helpers/platform.ts';
 
 let tp: PhysicalTestPlatform;
@@ -161,16 +160,6 @@ test('an unreachable repository: archiving fails and is retried, alerts are rais
 
 /** runCli with another working directory (archive_command runs in the data directory). */
 function runCliIn(cwd: string, args: string[], options: { uid?: number; gid?: number }) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [TASKFLOW_BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], ...options });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runProcess(process.execPath, [TASKFLOW_BIN, ...args], { cwd, ...options });
 }
 

@@ -3,14 +3,15 @@
  * SIGTERM stops the server and PostgreSQL cleanly.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { freePort } from '../src/platform/postgres/local-cluster.ts';
-import { runCli, TASKFLOW_BIN } from './helpers/cli.ts';
+import { runCli } from './helpers/cli.ts';
 import { request } from './helpers/http.ts';
 import { tempDir } from './helpers/platform.ts';
+import { exited, killGroup, killServers, postmasterPid, startTaskflow, type StartedTaskflow } from './helpers/taskflow-process.ts';
 
 const root = tempDir('crash');
 const dataDir = join(root, 'data');
@@ -18,66 +19,16 @@ const pgData = join(dataDir, 'postgres', 'main');
 const running: ChildProcess[] = [];
 
 after(() => {
-  for (const child of running) child.kill('SIGKILL');
-  // Leave no cluster behind if a test failed half way.
-  const pid = postmasterPid();
-  if (pid) killGroup(pid);
+  killServers(running, pgData);
   rmSync(root, { recursive: true, force: true });
 });
 
-function postmasterPid(): number | null {
-  try {
-    return Number(readFileSync(join(pgData, 'postmaster.pid'), 'utf8').split('\n')[0]);
-  } catch {
-    return null;
-  }
-}
-
-/** SIGKILL to the postmaster's process group: pg_ctl starts it in its own session, with its children. */
-function killGroup(pid: number): void {
-  try {
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    /* already gone */
-  }
-}
-
-interface Started {
-  child: ChildProcess;
-  stderr: () => string;
-  token: string | null;
-}
-
-/** Starts `taskflow start --demo` and waits until it says it is running. */
-/** Starts the server on an HTTPS port and a plain HTTP (redirect) port. */
-async function start(port: number, httpPort: number): Promise<Started> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TASKFLOW_')) env[k] = v;
-  const child = spawn(process.execPath, [TASKFLOW_BIN, 'start', '--demo', '--https-port', String(port), '--port', String(httpPort), '--data-dir', dataDir, '--log-level', 'warn'], {
-    env,
-    stdio: ['ignore', 'ignore', 'pipe'],
+/** Starts `taskflow start --demo` on an HTTPS port and a plain HTTP (redirect) port. */
+function start(port: number, httpPort: number): Promise<StartedTaskflow> {
+  return startTaskflow({
+    args: ['--demo', '--https-port', String(port), '--port', String(httpPort), '--data-dir', dataDir, '--log-level', 'warn'],
+    onSpawn: (child) => running.push(child),
   });
-  running.push(child);
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`start did not come up: ${stderr}`)); }, 90_000);
-    const check = () => {
-      if (stderr.includes('Press Ctrl-C')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stderr.on('data', check);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`start exited with ${code}: ${stderr}`));
-    });
-  });
-  const token = /Demo API token \(shown once\): (tf_\S+)/.exec(stderr)?.[1] ?? null;
-  return { child, stderr: () => stderr, token };
 }
 
 function alive(pid: number): boolean {
@@ -92,15 +43,6 @@ function alive(pid: number): boolean {
 async function waitUntilGone(pid: number): Promise<void> {
   for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
   assert.equal(alive(pid), false, 'the postmaster was killed');
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode);
-    else child.on('exit', (code) => {
-      resolve(code);
-    });
-  });
 }
 
 test('kill -9 of TaskFlow and PostgreSQL loses no acknowledged write; SIGTERM stops cleanly', { timeout: 240_000 }, async () => {
@@ -129,7 +71,7 @@ test('kill -9 of TaskFlow and PostgreSQL loses no acknowledged write; SIGTERM st
   }
 
   // Everything dies at once, with no chance to clean up.
-  const pid = postmasterPid();
+  const pid = postmasterPid(pgData);
   assert.ok(pid, 'PostgreSQL is running');
   first.child.kill('SIGKILL');
   killGroup(pid);
@@ -147,9 +89,9 @@ test('kill -9 of TaskFlow and PostgreSQL loses no acknowledged write; SIGTERM st
   // Only TaskFlow dies this time: the next start adopts the PostgreSQL that is still running.
   second.child.kill('SIGKILL');
   await exited(second.child);
-  const survivor = postmasterPid();
+  const survivor = postmasterPid(pgData);
   const third = await start(port, httpPort);
-  assert.equal(postmasterPid(), survivor, 'the running cluster was adopted, not restarted');
+  assert.equal(postmasterPid(pgData), survivor, 'the running cluster was adopted, not restarted');
   const again = await request({ port, ca, host, path: `/api/tasks/${acknowledged[0]}`, headers: auth });
   assert.equal(again.status, 200);
 
@@ -157,7 +99,7 @@ test('kill -9 of TaskFlow and PostgreSQL loses no acknowledged write; SIGTERM st
   const twice = await runCli(['start', '--data-dir', dataDir, '--port', String(await freePort()), '--https-port', String(await freePort())]);
   assert.equal(twice.code, 1);
   assert.match(twice.stderr, /already running from .* \(pid \d+\)/);
-  assert.equal(postmasterPid(), survivor);
+  assert.equal(postmasterPid(pgData), survivor);
 
   third.child.kill('SIGTERM');
   assert.equal(await exited(third.child), 0, third.stderr());
