@@ -194,6 +194,11 @@ describe('WAL archiving from a remote primary', { timeout: 300_000, skip: skip ?
       await rc.sql('c', 'INSERT INTO remote_rows (n) SELECT generate_series(1, 100)');
       file = await switchOnC();
       await eventually(`${file} pulled by the backup jobs`, async () => ((await archived()).has(walObjectName(sysid, file)) && !spooled().includes(file) ? true : undefined), 30_000);
+      // Each run lists c's spool over SSH, on the connection the runs share: no new login.
+      const puller = jobs.spoolPuller;
+      const [runs, logins] = [puller.runs, sshd.acceptedLogins()];
+      await eventually('three more pull runs', () => Promise.resolve(puller.runs >= runs + 3 ? true : undefined), 30_000);
+      assert.equal(sshd.acceptedLogins(), logins, 'the periodic pulls share one SSH connection');
     } finally {
       await jobs.stop();
     }

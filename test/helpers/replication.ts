@@ -203,10 +203,13 @@ export interface PostgresSshd {
   emptyKnownHostsFile: string;
   /** A directory the PostgreSQL OS user owns, for remote data directories. */
   workDir: string;
+  /** How many logins sshd accepted so far (one per connection; sessions shared on one are not counted). */
+  acceptedLogins(): number;
   cleanup(): Promise<void>;
 }
 
-export async function startPostgresSshd(): Promise<PostgresSshd> {
+/** `maxSessions`: sshd's MaxSessions (sessions one connection may carry; 10 by default). */
+export async function startPostgresSshd(options: { maxSessions?: number } = {}): Promise<PostgresSshd> {
   const user = 'postgres';
   const runAs = resolveRunAs(user);
   // sshd reads AuthorizedKeysFile as the user, and (StrictModes) refuses one below a group- or
@@ -241,7 +244,9 @@ export async function startPostgresSshd(): Promise<PostgresSshd> {
     `AllowUsers ${user}`,
     'AllowTcpForwarding no',
     'X11Forwarding no',
-    'LogLevel ERROR',
+    // INFO: each login's "Accepted publickey" line, which acceptedLogins() counts.
+    'LogLevel INFO',
+    ...(options.maxSessions === undefined ? [] : [`MaxSessions ${options.maxSessions}`]),
   ];
   writeFileSync(config, lines.join('\n') + '\n', { mode: 0o600 });
   if (!existsSync('/run/sshd')) mkdirSync('/run/sshd', { mode: 0o755 });
@@ -263,6 +268,7 @@ export async function startPostgresSshd(): Promise<PostgresSshd> {
     knownHostsFile,
     emptyKnownHostsFile,
     workDir,
+    acceptedLogins: () => stderr.match(/^Accepted publickey for /gm)?.length ?? 0,
     async cleanup() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));

@@ -1,13 +1,22 @@
 /**
  * Commands on a remote node's machine, through the system OpenSSH client with the same
  * non-interactive, key-only options as the SFTP backup repository (BatchMode, StrictHostKeyChecking
- * against the given known_hosts, one identity file, no agent, no ~/.ssh/config). Each call is one
- * connection running one shell script sent on the channel's stdin: secrets never reach a command line.
+ * against the given known_hosts, one identity file, no agent, no ~/.ssh/config). Each call runs one
+ * shell script sent on the channel's stdin: secrets never reach a command line.
+ *
+ * A call is its own connection, unless it asks to share one (`shared`): the WAL spool's periodic
+ * listing and pulls do, so a remote primary sees one login while this process keeps pulling instead
+ * of one every few seconds (OpenSSH's ControlMaster, its socket in a 0700 directory this process
+ * made, keyed by everything that authenticates the node). Failover and maintenance never share: a
+ * master whose host died only notices after ServerAlive's minute, where a fresh connection gives up
+ * after ConnectTimeout's 10 s.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { randomBytes } from 'node:crypto';
 import { UserError } from '../../errors.ts';
 import { classifySshFailure, sshArguments } from '../backup/sftp/session.ts';
 
@@ -63,13 +72,73 @@ export function describeRemote(node: Pick<RemoteNode, 'user' | 'host' | 'sshPort
   return `${node.user}@${node.host}:${node.sshPort}`;
 }
 
-function argumentsFor(node: RemoteNode): string[] {
+const SSH_ENV = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' };
+
+/** How long a shared connection stays open after its last use. */
+const CONTROL_PERSIST_SECONDS = 30;
+/** Unix socket paths are limited to 108 bytes; longer control paths go without sharing. */
+const MAX_CONTROL_PATH = 100;
+
+/** This process's control socket directory: undefined until first needed, null if it cannot be made. */
+let controlDir: string | null | undefined;
+
+function controlDirectory(): string | null {
+  if (controlDir !== undefined) return controlDir;
+  try {
+    // mkdtemp makes it 0700 and new: no other user can place or reach a socket in it.
+    controlDir = mkdtempSync(join(tmpdir(), 'taskflow-ssh-'));
+    process.once('exit', closeSharedConnections);
+  } catch {
+    controlDir = null;
+  }
+  return controlDir;
+}
+
+/** The control socket for `node`, or null (no sharing). Different keys or known_hosts never share a connection. */
+function controlPath(node: RemoteNode): string | null {
+  const dir = controlDirectory();
+  if (dir === null) return null;
+  const key = createHash('sha256').update(JSON.stringify([node.user, node.host, node.sshPort, node.identityFile, node.knownHostsFile])).digest('hex').slice(0, 32);
+  const path = join(dir, key);
+  return path.length <= MAX_CONTROL_PATH ? path : null;
+}
+
+/** The control sockets of this process's open shared connections. */
+export function sharedConnectionSockets(): string[] {
+  if (!controlDir) return [];
+  try {
+    return readdirSync(controlDir).map((name) => join(controlDir as string, name));
+  } catch {
+    return [];
+  }
+}
+
+/** Ends this process's shared connections (at exit, and for tests); the next shared call logs in again. */
+export function closeSharedConnections(): void {
+  const dir = controlDir;
+  if (!dir) return;
+  let sockets: string[] = [];
+  try {
+    sockets = readdirSync(dir);
+  } catch {
+    /* gone already */
+  }
+  for (const socket of sockets) {
+    spawnSync('ssh', ['-F', '/dev/null', '-o', `ControlPath=${join(dir, socket)}`, '-O', 'exit', 'taskflow-shared'], { env: SSH_ENV, stdio: 'ignore', timeout: 5_000 });
+  }
+  rmSync(dir, { recursive: true, force: true });
+  controlDir = undefined;
+}
+
+function argumentsFor(node: RemoteNode, shared: boolean): string[] {
   const sftp = sshArguments({ ...node, port: node.sshPort, connectTimeoutSeconds: CONNECT_TIMEOUT_SECONDS });
   // The same options as the SFTP sessions, without their `-s -- HOST sftp` tail: a shell reading
   // its script from stdin instead, so that neither the commands nor what they write (secrets in
   // here-documents) appear on any command line there.
   const options = sftp.slice(0, sftp.indexOf('-s'));
-  return [...options, '-o', 'RequestTTY=no', '--', node.host, 'sh -s'];
+  const path = shared ? controlPath(node) : null;
+  const sharing = path ? ['-o', 'ControlMaster=auto', '-o', `ControlPath=${path}`, '-o', `ControlPersist=${CONTROL_PERSIST_SECONDS}`] : ['-o', 'ControlMaster=no', '-o', 'ControlPath=none'];
+  return [...options, ...sharing, '-o', 'RequestTTY=no', '--', node.host, 'sh -s'];
 }
 
 /**
@@ -80,17 +149,25 @@ function scriptInput(script: string): string {
   return `{\nLANG=C.UTF-8; LC_ALL=C.UTF-8; export LANG LC_ALL\n${script}\n}\n`;
 }
 
-const SSH_ENV = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' };
-
 /** Turns an ssh failure into a clear refusal (exit 4): unreachable, unknown host key, denied. */
 function sshError(node: RemoteNode, stderr: string): UserError {
   return new UserError(classifySshFailure(stderr, `ssh ${describeRemote(node)}`).message, 4);
 }
 
-/** Runs the POSIX shell `script` on the node's machine. Rejects only when ssh itself fails; the script's exit status is returned. */
-export function runRemote(node: RemoteNode, script: string, options: { timeoutMs?: number } = {}): Promise<RemoteResult> {
+export interface RemoteOptions {
+  timeoutMs?: number;
+  /** Share one connection with this process's other shared calls to the node (see above). */
+  shared?: boolean;
+}
+
+/**
+ * Runs the POSIX shell `script` on the node's machine. Rejects only when ssh itself fails; the
+ * script's exit status is returned. A shared connection whose server will not carry one more session
+ * (sshd's MaxSessions) is not an error: OpenSSH then opens a connection of its own for the call.
+ */
+export function runRemote(node: RemoteNode, script: string, options: RemoteOptions = {}): Promise<RemoteResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ssh', argumentsFor(node), { env: SSH_ENV, stdio: ['pipe', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 120_000 });
+    const child = spawn('ssh', argumentsFor(node, options.shared ?? false), { env: SSH_ENV, stdio: ['pipe', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 120_000 });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (t: string) => (stdout += t));
@@ -109,14 +186,14 @@ export function runRemote(node: RemoteNode, script: string, options: { timeoutMs
 
 /** The same, waiting synchronously (for the few cluster operations that are synchronous locally). */
 export function runRemoteSync(node: RemoteNode, script: string): RemoteResult {
-  const out = spawnSync('ssh', argumentsFor(node), { env: SSH_ENV, input: scriptInput(script), encoding: 'utf8', timeout: 60_000 });
+  const out = spawnSync('ssh', argumentsFor(node, false), { env: SSH_ENV, input: scriptInput(script), encoding: 'utf8', timeout: 60_000 });
   if (out.error) throw new UserError(`cannot run ssh: ${out.error.message}`, 4);
   if (out.status === SSH_FAILED || out.status === null) throw sshError(node, out.stderr || 'ssh ended without an answer');
   return { status: out.status, stdout: out.stdout, stderr: out.stderr };
 }
 
 /** Runs `script` and insists on success; `what` names the step in the error. */
-export async function mustRunRemote(node: RemoteNode, what: string, script: string, options: { timeoutMs?: number } = {}): Promise<string> {
+export async function mustRunRemote(node: RemoteNode, what: string, script: string, options: RemoteOptions = {}): Promise<string> {
   return checked(node, what, await runRemote(node, script, options));
 }
 
@@ -168,8 +245,8 @@ export function autoConfScript(path: string, settings: Record<string, string | n
  * (created 0600); for binary files (a WAL file), which the text-decoding runRemote would mangle.
  * Rejects when ssh itself fails; the script's exit status is returned with its stderr.
  */
-export async function runRemoteToFile(node: RemoteNode, script: string, path: string, options: { timeoutMs?: number } = {}): Promise<Omit<RemoteResult, 'stdout'>> {
-  const child = spawn('ssh', argumentsFor(node), { env: SSH_ENV, stdio: ['pipe', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 300_000 });
+export async function runRemoteToFile(node: RemoteNode, script: string, path: string, options: RemoteOptions = {}): Promise<Omit<RemoteResult, 'stdout'>> {
+  const child = spawn('ssh', argumentsFor(node, options.shared ?? false), { env: SSH_ENV, stdio: ['pipe', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 300_000 });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
   child.stdin.on('error', () => undefined);

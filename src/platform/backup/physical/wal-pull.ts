@@ -50,10 +50,11 @@ async function removeFromSpool(node: RemoteNode, files: string[]): Promise<void>
     node,
     'removing pulled WAL files from the spool',
     `cd ${shellQuote(walSpoolDir(node))} || exit 1\nrm -f -- ${files.map(shellQuote).join(' ')} || exit 1\nfind . -maxdepth 1 -type f -name '.*' -mmin +60 -exec rm -f {} + 2>/dev/null\nexit 0`,
+    { shared: true },
   );
 }
 
-/** Files fetched over one SSH connection at most: a login costs about half a second on loopback. */
+/** Files fetched in one tar stream at most (the connection is shared: see remote-shell.ts)… */
 const BATCH_FILES = 16;
 /** …and at most these bytes (eight segments), staged here before they are stored: two batches at a time. */
 const BATCH_BYTES = 128 * 1024 * 1024;
@@ -85,7 +86,7 @@ async function fetchBatch(node: RemoteNode, entries: SpoolEntry[], dir: string):
   try {
     const names = entries.map((e) => shellQuote(e.file)).join(' ');
     const r = await runRemoteToFile(node, `cd ${shellQuote(walSpoolDir(node))} || exit 1
-exec tar -cf - -- ${names}`, archive);
+exec tar -cf - -- ${names}`, archive, { shared: true });
     if (r.status !== 0) throw new Error(`reading ${entries.map((e) => e.file).join(', ')} from the spool of ${describeRemote(node)} failed: ${r.stderr.trim() || `exit ${r.status}`}`);
     const extracted = spawnSync('tar', ['--extract', '--file', archive, '--directory', dir, '--no-same-owner', '--no-same-permissions', '--', ...entries.map((e) => e.file)], { encoding: 'utf8' });
     if (extracted.status !== 0) throw new Error(`the files from the spool of ${describeRemote(node)} did not unpack: ${(extracted.stderr || extracted.error?.message || `tar exit ${extracted.status}`).trim()}`);
@@ -280,6 +281,11 @@ export class WalSpoolPuller {
 
   start(): void {
     this.#schedule();
+  }
+
+  /** How many runs have started. */
+  get runs(): number {
+    return this.#runs;
   }
 
   /** One run (also what the timer does); a failure is logged, the primary's alerted. */

@@ -107,6 +107,7 @@ export async function listSpool(node: RemoteNode): Promise<SpoolEntry[]> {
     node,
     'listing the WAL spool',
     `d=${shellQuote(walSpoolDir(node))}\n[ -d "$d" ] || exit 0\ncd "$d" || exit 1\nfor f in *; do [ -f "$f" ] || continue; stat -c '%Y %s %n' -- "$f" || exit 1; done`,
+    { shared: true },
   );
   const entries: SpoolEntry[] = [];
   for (const line of out.split('\n')) {
