@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { generateIdentity, parseIdentity } from '../src/platform/backup/age-keys.ts';
 import type { RepositoryConfig } from '../src/platform/backup/config.ts';
+import { takeSnapshot } from '../src/platform/backup/physical/snapshot.ts';
 import { ensureWalArchiving } from '../src/platform/backup/physical/wal-archive.ts';
 import type { Platform } from '../src/platform/platform.ts';
 import { clientConfig } from '../src/platform/postgres/connection.ts';
@@ -130,4 +131,17 @@ export async function taskTitles(platform: Platform, database: string): Promise<
 export async function serverNow(platform: Platform): Promise<Date> {
   const res = await platform.control.query<{ now: Date }>('SELECT clock_timestamp() AS now');
   return res.rows[0]?.now ?? new Date();
+}
+
+/**
+ * A platform for restores to interrupt: its config file written, tenant acme with a table that
+ * takes a moment to load (40 000 long comments), and a snapshot of it.
+ */
+export async function startInterruptiblePlatform(): Promise<{ tp: PhysicalTestPlatform; acme: Tenant }> {
+  const tp = await startPhysicalPlatform();
+  tp.writeConfigFile();
+  const acme = await tenantWithTasks(tp.platform, 'acme', 3, 'Acme');
+  await withDb(tp.platform, acme.databaseName, (c) => c.query(`INSERT INTO app.comments (task_id, body, author_kind) SELECT t.id, repeat(md5(g::text), 20), 'system' FROM app.tasks t, generate_series(1, 40000) g WHERE t.number = 1`));
+  await takeSnapshot(tp.platform);
+  return { tp, acme };
 }

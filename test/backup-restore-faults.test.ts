@@ -14,25 +14,19 @@ import { loadRestoreIdentity } from '../src/platform/backup/physical/identity.ts
 import { restoreTenant } from '../src/platform/backup/physical/restore-tenant.ts';
 import { scratchRoot } from '../src/platform/backup/physical/scratch-cluster.ts';
 import { sweepInterruptedRestores } from '../src/platform/backup/physical/scratch-restore.ts';
-import { takeSnapshot } from '../src/platform/backup/physical/snapshot.ts';
 import { listAside } from '../src/platform/backup/physical/tenant-swap.ts';
 import { walObjectName } from '../src/platform/backup/physical/wal-names.ts';
 import { clusterIdentifier } from '../src/platform/backup/service.ts';
 import { poll } from '../src/platform/replication/probe.ts';
 import type { Tenant } from '../src/platform/tenants/registry.ts';
-import { serverNow, startPhysicalPlatform, switchAndWaitArchived, taskTitles, tenantWithTasks, withDb, type PhysicalTestPlatform } from './backup-physical-fixtures.ts';
+import { serverNow, startInterruptiblePlatform, switchAndWaitArchived, taskTitles, withDb, type PhysicalTestPlatform } from './backup-physical-fixtures.ts';
 import { TASKFLOW_BIN } from './helpers/cli.ts';
 
 let tp: PhysicalTestPlatform;
 let acme: Tenant;
 
 before(async () => {
-  tp = await startPhysicalPlatform();
-  tp.writeConfigFile();
-  acme = await tenantWithTasks(tp.platform, 'acme', 3, 'Acme');
-  // Enough rows that loading them takes a moment to interrupt.
-  await withDb(tp.platform, acme.databaseName, (c) => c.query(`INSERT INTO app.comments (task_id, body, author_kind) SELECT t.id, repeat(md5(g::text), 20), 'system' FROM app.tasks t, generate_series(1, 40000) g WHERE t.number = 1`));
-  await takeSnapshot(tp.platform);
+  ({ tp, acme } = await startInterruptiblePlatform());
 });
 
 after(async () => {

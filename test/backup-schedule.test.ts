@@ -10,8 +10,10 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { UserError } from '../src/errors.ts';
-import { listObjects, type CatalogEntry } from '../src/platform/backup/catalog.ts';
+import { listAlerts } from '../src/platform/alerts/alerts.ts';
+import { beginObject, failObject, getObject, listObjects, type CatalogEntry } from '../src/platform/backup/catalog.ts';
 import { exportTenants } from '../src/platform/backup/export.ts';
+import { beginLockedObject } from '../src/platform/backup/run-lock.ts';
 import { BACKUP_QUEUES, BackupJobs, startBackupJobs } from '../src/platform/backup/schedule.ts';
 import { createTenant } from '../src/platform/tenants/provision.ts';
 import type { Tenant } from '../src/platform/tenants/registry.ts';
@@ -134,6 +136,36 @@ describe('backup schedules', () => {
     ]);
     assert.ok((fired.rowCount ?? 0) >= 1, 'the cron schedule itself fired');
     assert.deepEqual([...new Set(byMinute.values())], [1], `one export per tenant and occurrence: ${JSON.stringify([...byMinute])}`);
+  });
+
+  test('an occurrence whose export process died is owed again and made up at start; one still being written is not', async () => {
+    const platform = withBackupConfig(tp.platform, { schedule: { timeZone: 'UTC', snapshot: 'off', export: '0 */6 * * *', prune: 'off' } });
+    // The exports so far date from before the latest occurrence; since it, alpha's export process
+    // died half way (a running row nobody holds) and beta's is still being written (a live writer).
+    await tp.platform.control.query(`UPDATE backup_objects SET started_at = started_at - interval '7 hours' WHERE kind = 'export'`);
+    const [alpha, beta] = tenants as [Tenant, Tenant];
+    const dead = await beginObject(tp.platform.control, { kind: 'export', name: `exports/alpha/dead-${Date.now()}.dump`, cluster: 'test', tenantId: alpha.id, tenantSlug: alpha.slug });
+    const live = await beginLockedObject(tp.platform, { kind: 'export', name: `exports/beta/live-${Date.now()}.dump`, cluster: 'test', tenantId: beta.id, tenantSlug: beta.slug });
+    const jobs = await BackupJobs.start(platform, { pollingIntervalSeconds: 0.5 });
+    try {
+      const occurrence = jobs.latestOccurrence('export')!;
+      const made = await until("alpha's export, made again", async () => {
+        const fresh = (await completeExports(tp)).filter((e) => Date.parse(e.startedAt) >= occurrence.getTime());
+        return fresh.length > 0 ? fresh : null;
+      });
+      assert.deepEqual(made.map((e) => e.tenantSlug), ['alpha']);
+      await until('the job to settle', async () => ((await unsettled(tp, BACKUP_QUEUES.export)) === 0 ? true : null));
+      assert.deepEqual((await jobs.tenantsDue(occurrence)).map((t) => t.slug), [], "beta's live export covers it");
+      assert.equal((await getObject(tp.platform.control, dead))?.state, 'failed', 'the dead run is marked failed');
+      // Raised when the export ran again, and resolved by its success.
+      const [interrupted] = await listAlerts(tp.platform.control, { all: true, code: 'backup.interrupted' });
+      assert.match(interrupted?.summary ?? '', /exports\/alpha\/dead-/);
+      assert.equal((await getObject(tp.platform.control, live.id))?.state, 'running', 'a live writer is left alone');
+    } finally {
+      await jobs.stop();
+      await failObject(tp.platform.control, live.id, 'test over');
+      await live.release();
+    }
   });
 
 });

@@ -97,6 +97,7 @@ export function startCommand(): Command {
         if (demo?.apiToken) await issueSetupLink({ platform, tenant: demo.tenant, email: DEMO_OWNER_EMAIL, operator: 'system:demo' });
         // Scheduled backups, only when backup repositories are configured (docs/backups.md).
         backupJobs = await startBackupJobs(platform);
+        if (!backupJobs) note('WARNING: backups are NOT configured: nothing is backed up and nothing alerts about it; configure backup.repositories and backup.recipients (docs/backups.md).');
         const tls = await loadTls(config, log);
         server = await buildServer({ platform, tls });
         // The operator's metrics listener, on its own address (never the app's); it measures the app's requests too.

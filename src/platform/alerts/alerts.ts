@@ -21,6 +21,8 @@ export const ALERT_CODES = [
   'backup.copy-failed',
   'backup.verify-failed',
   'backup.interrupted',
+  'backup.overdue',
+  'backup.unproven',
   'restore.failed',
   'restore.interrupted',
   'replication.standby-down',

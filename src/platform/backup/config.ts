@@ -99,6 +99,10 @@ export const BackupConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /** Minutes after a scheduled snapshot or export occurrence before its missing backup is alerted (`backup.overdue`, overdue.ts). */
+    overdueGraceMinutes: Type.Integer({ minimum: 1, maximum: 10080, default: 120 }),
+    /** Days the newest restore proof of a snapshot may age before `backup.unproven` is raised; 0 disables the alert. */
+    proofMaxAgeDays: Type.Integer({ minimum: 0, maximum: 365, default: 8 }),
     /** How long backups are kept; the newest good snapshot and each tenant's newest export are always kept. */
     retention: Type.Object(
       {

@@ -61,30 +61,59 @@ export async function beginLockedObject(platform: Pick<BackupPlatform, 'target'>
 }
 
 /**
- * Marks `running` rows of `kinds` whose writer is gone as failed and returns them. Rows of other
- * kinds are left alone: their writers may not take the lock.
+ * Visits the `running` rows of `kinds`: `gone` for each whose writer is gone (its lock taken on
+ * `client` while `gone` runs), `live` for each whose writer holds its lock.
  */
-export async function failAbandoned(platform: Pick<BackupPlatform, 'target' | 'control'>, kinds: BackupKind[]): Promise<CatalogEntry[]> {
+async function visitRunning(
+  platform: Pick<BackupPlatform, 'target' | 'control'>,
+  kinds: BackupKind[],
+  visit: { gone?: (client: pg.Client, id: string) => Promise<void>; live?: (id: string) => void },
+): Promise<void> {
   const running = await platform.control.query<{ id: string }>(`SELECT id::text FROM backup_objects WHERE state = 'running' AND kind = ANY($1) ORDER BY id`, [kinds]);
-  if (running.rows.length === 0) return [];
+  if (running.rows.length === 0) return;
   const client = controlClient(platform);
   await client.connect();
-  const failed: CatalogEntry[] = [];
   try {
     for (const { id } of running.rows) {
       const got = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [RUN_LOCK, lockKey(id)]);
-      if (!got.rows[0]?.ok) continue;
+      if (!got.rows[0]?.ok) {
+        visit.live?.(id);
+        continue;
+      }
       try {
-        await failObject(client, id, ABANDONED_REASON);
+        await visit.gone?.(client, id);
       } finally {
         await client.query('SELECT pg_advisory_unlock($1, $2)', [RUN_LOCK, lockKey(id)]);
       }
-      const entry = await getObject(client, id);
-      if (entry?.state === 'failed') failed.push(entry);
     }
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/**
+ * Ids of the `running` rows of `kind` whose writer is alive (holds its lock), leaving every row as
+ * it is: the writer that runs next sweeps the others (sweepAbandonedObjects) with what they left.
+ */
+export async function liveRunningIds(platform: Pick<BackupPlatform, 'target' | 'control'>, kind: BackupKind): Promise<string[]> {
+  const live: string[] = [];
+  await visitRunning(platform, [kind], { live: (id) => live.push(id) });
+  return live;
+}
+
+/**
+ * Marks `running` rows of `kinds` whose writer is gone as failed and returns them. Rows of other
+ * kinds are left alone: their writers may not take the lock.
+ */
+export async function failAbandoned(platform: Pick<BackupPlatform, 'target' | 'control'>, kinds: BackupKind[]): Promise<CatalogEntry[]> {
+  const failed: CatalogEntry[] = [];
+  await visitRunning(platform, kinds, {
+    gone: async (client, id) => {
+      await failObject(client, id, ABANDONED_REASON);
+      const entry = await getObject(client, id);
+      if (entry?.state === 'failed') failed.push(entry);
+    },
+  });
   return failed;
 }
 

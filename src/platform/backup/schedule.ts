@@ -30,10 +30,13 @@ import { backupsConfigured } from './config.ts';
 import { copyMissing } from './copies.ts';
 import { exportableTenants, exportTenants } from './export.ts';
 import { errorText } from './outcomes.ts';
+import { sweepAllInterruptedRestores } from './physical/scratch-restore.ts';
 import { takeSnapshot } from './physical/snapshot.ts';
 import { WalArchiveWatch, type WalHealthReport, type WalWatchOptions } from './physical/wal-health.ts';
 import { WalSpoolPuller } from './physical/wal-pull.ts';
+import { checkOverdue, type OverdueReport } from './overdue.ts';
 import { pruneBackups } from './prune.ts';
+import { liveRunningIds } from './run-lock.ts';
 
 export const JOBS_SCHEMA = 'pgboss';
 export const BACKUP_QUEUES = { snapshot: 'taskflow-backup-snapshot', export: 'taskflow-backup-export', prune: 'taskflow-backup-prune' } as const;
@@ -41,6 +44,8 @@ export type BackupJobKind = keyof typeof BACKUP_QUEUES;
 /** The WAL archive's watch (physical/wal-health.ts): every minute, fixed; not one of `backup.schedule`'s kinds. */
 export const WAL_HEALTH_QUEUE = 'taskflow-backup-wal-health';
 export const WAL_HEALTH_CRON = '* * * * *';
+/** Backups and restore proofs that did not happen (overdue.ts): every minute, wherever the jobs run. */
+export const OVERDUE_QUEUE = 'taskflow-backup-overdue';
 
 /** Takes a cluster snapshot and returns its catalog row (physical/snapshot.ts by default). */
 export type SnapshotRunner = (platform: Platform, signal: AbortSignal) => Promise<CatalogEntry>;
@@ -172,6 +177,9 @@ export class BackupJobs {
       await this.boss.schedule(queue, schedule[kind], { reason: 'schedule' }, { tz: schedule.timeZone, missed: 'once' });
       await this.boss.work<JobData>(queue, polling, async ([job]) => (job ? handlers[kind](job) : undefined));
     }
+    await this.boss.createQueue(OVERDUE_QUEUE, WAL_QUEUE_OPTIONS);
+    await this.boss.schedule(OVERDUE_QUEUE, WAL_HEALTH_CRON, { reason: 'schedule' }, { tz: 'UTC' });
+    await this.boss.work<JobData>(OVERDUE_QUEUE, polling, async ([job]) => (job ? this.checkOverdue() : undefined));
     await this.boss.createQueue(WAL_HEALTH_QUEUE, WAL_QUEUE_OPTIONS);
     if (!this.walWatch) {
       await this.boss.unschedule(WAL_HEALTH_QUEUE);
@@ -183,7 +191,15 @@ export class BackupJobs {
 
   /** The wal-health job's handler: one run of the WAL archive's watch (null without one). */
   async runWalHealth(): Promise<WalHealthReport | null> {
+    // A restore killed while this server runs leaves an identity copy and a server: gone within a minute.
+    await sweepInterruptedRestoresLogged(this.#platform);
     return this.walWatch ? this.walWatch.run() : null;
+  }
+
+  /** The overdue job's handler: alerts on scheduled backups and restore proofs that are missing (overdue.ts). */
+  async checkOverdue(now: Date = new Date()): Promise<OverdueReport> {
+    const scheduled = this.scheduled;
+    return checkOverdue(this.#platform, { now, snapshots: scheduled.includes('snapshot'), exports: scheduled.includes('export'), latestOccurrence: (kind, at) => this.latestOccurrence(kind, at) });
   }
 
   /** The latest occurrence of a schedule at or before `now`, or null when it has none yet. */
@@ -212,21 +228,31 @@ export class BackupJobs {
     }
   }
 
-  /** Tenants without an export (complete or running) started at or after `since`. */
+  /**
+   * Tenants without an export started at or after `since` that completed or is still being written
+   * by a live process (one whose process died does not count: its occurrence is owed again).
+   */
   async tenantsDue(since: Date | null): Promise<Tenant[]> {
     const tenants = await exportableTenants(this.#platform);
     if (since === null) return tenants;
+    const live = await liveRunningIds(this.#platform, 'export');
     const res = await this.#platform.control.query<{ tenantId: string }>(
-      `SELECT DISTINCT tenant_id::text AS "tenantId" FROM backup_objects WHERE kind = 'export' AND state <> 'failed' AND started_at >= $1 AND tenant_id IS NOT NULL`,
-      [since],
+      `SELECT DISTINCT tenant_id::text AS "tenantId" FROM backup_objects
+        WHERE kind = 'export' AND (state = 'complete' OR id::text = ANY($2)) AND started_at >= $1 AND tenant_id IS NOT NULL`,
+      [since, live],
     );
     const covered = new Set(res.rows.map((r) => r.tenantId));
     return tenants.filter((t) => !covered.has(t.id));
   }
 
+  /** Whether no snapshot started at or after `since` completed or is being taken by a live process. */
   async #snapshotDue(since: Date | null): Promise<boolean> {
     if (since === null) return true;
-    const res = await this.#platform.control.query(`SELECT 1 FROM backup_objects WHERE kind = 'snapshot' AND state <> 'failed' AND started_at >= $1 LIMIT 1`, [since]);
+    const live = await liveRunningIds(this.#platform, 'snapshot');
+    const res = await this.#platform.control.query(
+      `SELECT 1 FROM backup_objects WHERE kind = 'snapshot' AND (state = 'complete' OR id::text = ANY($2)) AND started_at >= $1 LIMIT 1`,
+      [since, live],
+    );
     return (res.rowCount ?? 0) === 0;
   }
 
@@ -290,8 +316,16 @@ export class BackupJobs {
   }
 }
 
+/** Cleans up after restores killed mid-way (never fails the caller: a failure is logged, and retried next minute). */
+async function sweepInterruptedRestoresLogged(platform: Platform): Promise<void> {
+  await sweepAllInterruptedRestores(platform).catch((err: unknown) => {
+    platform.log.warn({ err: errorText(err) }, 'could not clean up after interrupted restores');
+  });
+}
+
 /** Starts the backup jobs when backups are configured; null (and nothing started) otherwise. */
 export async function startBackupJobs(platform: Platform, options: BackupJobsOptions = {}): Promise<BackupJobs | null> {
   if (!backupsConfigured(platform.config.backup)) return null;
+  await sweepInterruptedRestoresLogged(platform);
   return BackupJobs.start(platform, options);
 }

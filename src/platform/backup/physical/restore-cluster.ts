@@ -7,9 +7,8 @@
  * DIR is then an ordinary PostgreSQL data directory with its archive_command emptied (PostgreSQL
  * keeps its WAL until TaskFlow installs the archive on it again).
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Config } from '../../../config.ts';
 import { UserError } from '../../../errors.ts';
 import { freePort } from '../../postgres/local-cluster.ts';
@@ -18,6 +17,7 @@ import { openBackupTarget } from '../service.ts';
 import type { RestoreIdentity } from './identity.ts';
 import { planRestoreToTime } from './restore-plan.ts';
 import { configureRecovery, extractSnapshot, finishRecovery, recover, stopRestored, verifyExtracted } from './restored-cluster.ts';
+import { createRestoreWorkDir, sweepRestoreWorkDirs } from './restore-workdir.ts';
 import { makeOwnedDir } from './wal-settings.ts';
 
 export interface RestoreClusterProps {
@@ -55,6 +55,10 @@ export async function restoreCluster(props: RestoreClusterProps): Promise<Restor
   if (props.at.getTime() > Date.now()) throw new UserError(`${props.at.toISOString()} is in the future`, 2);
   const tools = findPgTools(props.config.postgres.binDir);
   const runAs = resolveRunAs(props.config.postgres.osUser);
+  // An earlier restore on this machine killed mid-way: its identity copy and server go now.
+  for (const left of await sweepRestoreWorkDirs({ tools, runAs })) {
+    props.onPhase?.(`removed what an interrupted restore into ${left.pgData} (started ${left.startedAt}) left${left.stoppedServer ? ', and stopped its server' : ''}; that directory holds a partial restore`);
+  }
   const target = openBackupTarget(props.config);
   let workDir: string | null = null;
   try {
@@ -64,8 +68,7 @@ export async function restoreCluster(props: RestoreClusterProps): Promise<Restor
     props.onPhase?.(`reading repository ${repository.name}`);
     const plan = await planRestoreToTime(repository, props.at, props.systemIdentifier === undefined ? {} : { systemIdentifier: props.systemIdentifier });
     makeOwnedDir(to, runAs);
-    workDir = mkdtempSync(join(tmpdir(), 'taskflow-restore-'));
-    makeOwnedDir(workDir, runAs);
+    workDir = createRestoreWorkDir(to, runAs);
     props.onPhase?.(`extracting snapshot ${plan.snapshot.name}`);
     let started = Date.now();
     await extractSnapshot({ tools, runAs, repository, name: plan.snapshot.name, identities: props.identity.identities, pgData: to });

@@ -42,7 +42,8 @@ export function scratchRoot(dir: Pick<DataDir, 'root'>): string {
   return join(dir.root, 'backup-scratch');
 }
 
-function processStart(pid: number): string | null {
+/** Field 22 of /proc/<pid>/stat (the process's start time), or null when it is gone. */
+export function processStart(pid: number): string | null {
   try {
     // The command name (field 2) may hold spaces and parentheses: count fields after its closing one.
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -52,11 +53,13 @@ function processStart(pid: number): string | null {
   }
 }
 
-function alive(record: ScratchRecord): boolean {
+/** Whether the process a record names still runs (and is that process, not a reuse of its pid). */
+export function processAlive(record: Pick<ScratchRecord, 'pid' | 'processStart'>): boolean {
   try {
     process.kill(record.pid, 0);
-  } catch {
-    return false;
+  } catch (err) {
+    // EPERM: it runs, as another user.
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
   const start = processStart(record.pid);
   return record.processStart === null || start === null || start === record.processStart;
@@ -127,7 +130,7 @@ export async function sweepScratch(props: RestoreTools & { dir: Pick<DataDir, 'r
       // No readable record: a job cut off while it was being created, before it did anything.
       record = { id, purpose: id.startsWith('verify') ? 'verify' : 'restore-tenant', pid: 0, processStart: null, startedAt: '', facts: {} };
     }
-    if (record.pid !== 0 && alive(record)) continue;
+    if (record.pid !== 0 && processAlive(record)) continue;
     await props.undo?.(record);
     await removeScratch({ dir, pgData: join(dir, 'pgdata') }, props);
     swept.push(record);

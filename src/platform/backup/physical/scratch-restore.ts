@@ -3,13 +3,16 @@
  * --restore and tenant restores share), making sure the archive holds what is needed first, and
  * cleaning up after restores whose process died.
  */
+import { basename } from 'node:path';
 import type { Platform } from '../../platform.ts';
 import type { LocalCluster } from '../../postgres/local-cluster.ts';
+import { resolveRunAs } from '../../postgres/tools.ts';
 import { poll } from '../../replication/probe.ts';
 import type { RepositoryConfig } from '../config.ts';
 import type { Repository } from '../repository.ts';
 import type { RestoreIdentity } from './identity.ts';
 import type { RestorePlan } from './restore-plan.ts';
+import { sweepRestoreWorkDirs } from './restore-workdir.ts';
 import { configureRecovery, extractSnapshot, recover, restoredCluster, verifyExtracted, type RecoveryRun, type RecoveryTarget, type VerifyBackupResult } from './restored-cluster.ts';
 import { createScratch, releaseScratchData, removeScratch, sweepScratch, type ScratchJob, type ScratchPurpose } from './scratch-cluster.ts';
 import { dropIncoming } from './tenant-swap.ts';
@@ -89,6 +92,28 @@ export async function sweepInterruptedRestores(platform: ScratchPlatform): Promi
     });
   }
   return swept.length;
+}
+
+/**
+ * What `taskflow start` and the every-minute WAL watch run, so that a killed restore's identity
+ * copy and server do not wait for the next restore: interrupted scratch restores (as above), and
+ * `restore cluster` work directories on this machine whose process died (restore-workdir.ts).
+ * Restores whose process runs are never touched. Returns how many it cleaned up.
+ */
+export async function sweepAllInterruptedRestores(platform: ScratchPlatform): Promise<number> {
+  let count = await sweepInterruptedRestores(platform);
+  const runAs = platform.cluster?.runAs ?? resolveRunAs(platform.config.postgres.osUser);
+  for (const left of await sweepRestoreWorkDirs({ tools: platform.tools, runAs })) {
+    await platform.alerts.raise({
+      code: 'restore.interrupted',
+      key: `restore.interrupted:${basename(left.workDir)}`,
+      severity: 'warning',
+      summary: `a cluster restore into ${left.pgData} started ${left.startedAt} was interrupted (its process stopped); its copy of the backup identity was removed${left.stoppedServer ? ' and the server it had started there was stopped' : ''}; ${left.pgData} holds a partial restore: remove it before restoring there again`,
+      details: { pgData: left.pgData, pid: left.pid, startedAt: left.startedAt, stoppedServer: left.stoppedServer },
+    });
+    count++;
+  }
+  return count;
 }
 
 export interface ScratchRestoreProps {
