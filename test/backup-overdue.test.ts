@@ -27,7 +27,7 @@ import { tempDir } from './helpers/platform.ts';
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 /** Snapshots at 02:00 UTC, exports every 6 hours; the grace period is the default 120 minutes. */
-const SCHEDULE = { timeZone: 'UTC', snapshot: '0 2 * * *', export: '0 */6 * * *', prune: 'off' };
+const SCHEDULE = { timeZone: 'UTC', snapshot: '0 2 * * *', export: '0 */6 * * *', prune: 'off', drill: 'off' };
 
 describe('overdue backups and unproven snapshots', () => {
   let root: string;

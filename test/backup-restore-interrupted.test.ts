@@ -76,7 +76,7 @@ test('a tenant restore killed while it loads: taskflow start removes the identit
   assert.ok(running(scratchPid), 'the scratch server is left running');
 
   // What `taskflow start` runs, on a configuration without schedules or WAL watch: nothing else happens.
-  const jobs = await startBackupJobs(withBackupConfig(tp.platform, { schedule: { timeZone: 'UTC', snapshot: 'off', export: 'off', prune: 'off' } }), { walWatch: null, takeSnapshot: null });
+  const jobs = await startBackupJobs(withBackupConfig(tp.platform, { schedule: { timeZone: 'UTC', snapshot: 'off', export: 'off', prune: 'off', drill: 'off' } }), { walWatch: null, takeSnapshot: null });
   await jobs?.stop();
 
   assert.ok(!existsSync(identityCopy), 'the identity copy is removed');

@@ -65,7 +65,7 @@ describe('backup schedules', () => {
   });
 
   test('an expression pg-boss cannot read is refused at start, naming the key (exit 2)', async () => {
-    const bad = withBackupConfig(tp.platform, { schedule: { timeZone: 'UTC', snapshot: 'off', export: '61 * * * *', prune: 'off' } });
+    const bad = withBackupConfig(tp.platform, { schedule: { timeZone: 'UTC', snapshot: 'off', export: '61 * * * *', prune: 'off', drill: 'off' } });
     await assert.rejects(BackupJobs.start(bad), (err: unknown) => {
       assert.ok(err instanceof UserError && err.exitCode === 2);
       assert.match(err.message, /backup\.schedule\.export: '61 \* \* \* \*' is not a usable cron expression in UTC/);
@@ -78,7 +78,7 @@ describe('backup schedules', () => {
     const [old] = await exportTenants(tp.platform, [tenants[0]!]);
     assert.ok(old?.ok);
     await tp.platform.control.query(`UPDATE backup_objects SET started_at = now() - interval '7 hours', data_at = now() - interval '7 hours' WHERE id = $1`, [old.entry!.id]);
-    const platform = withBackupConfig(tp.platform, { schedule: { timeZone: 'Europe/Berlin', snapshot: 'off', export: '0 */6 * * *', prune: 'off' } });
+    const platform = withBackupConfig(tp.platform, { schedule: { timeZone: 'Europe/Berlin', snapshot: 'off', export: '0 */6 * * *', prune: 'off', drill: 'off' } });
 
     const jobs = await BackupJobs.start(platform, { pollingIntervalSeconds: 0.5 });
     try {
@@ -107,7 +107,7 @@ describe('backup schedules', () => {
   });
 
   test('two app hosts on one database run each occurrence once', async () => {
-    const platform = withBackupConfig(tp.platform, { schedule: { timeZone: 'UTC', snapshot: 'off', export: '* * * * *', prune: 'off' } });
+    const platform = withBackupConfig(tp.platform, { schedule: { timeZone: 'UTC', snapshot: 'off', export: '* * * * *', prune: 'off', drill: 'off' } });
     const options = { pollingIntervalSeconds: 0.5, cronMonitorIntervalSeconds: 1 };
     const startedAt = Date.now();
     const hosts = await Promise.all([BackupJobs.start(platform, options), BackupJobs.start(platform, options)]);
@@ -139,7 +139,7 @@ describe('backup schedules', () => {
   });
 
   test('an occurrence whose export process died is owed again and made up at start; one still being written is not', async () => {
-    const platform = withBackupConfig(tp.platform, { schedule: { timeZone: 'UTC', snapshot: 'off', export: '0 */6 * * *', prune: 'off' } });
+    const platform = withBackupConfig(tp.platform, { schedule: { timeZone: 'UTC', snapshot: 'off', export: '0 */6 * * *', prune: 'off', drill: 'off' } });
     // The exports so far date from before the latest occurrence; since it, alpha's export process
     // died half way (a running row nobody holds) and beta's is still being written (a live writer).
     await tp.platform.control.query(`UPDATE backup_objects SET started_at = started_at - interval '7 hours' WHERE kind = 'export'`);

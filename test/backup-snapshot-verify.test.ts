@@ -13,9 +13,12 @@ import { getObject, listObjects } from '../src/platform/backup/catalog.ts';
 import { loadRestoreIdentity } from '../src/platform/backup/physical/identity.ts';
 import { scratchRoot } from '../src/platform/backup/physical/scratch-cluster.ts';
 import { takeSnapshot } from '../src/platform/backup/physical/snapshot.ts';
+import { BACKUP_QUEUES, BackupJobs } from '../src/platform/backup/schedule.ts';
+import { poll } from '../src/platform/replication/probe.ts';
 import { verifyObjects } from '../src/platform/backup/physical/verify-objects.ts';
 import { renderVerifyReport, verifyRestore } from '../src/platform/backup/physical/verify-restore.ts';
 import type { Tenant } from '../src/platform/tenants/registry.ts';
+import { withBackupConfig } from './backup-export-fixtures.ts';
 import { addTask, startPhysicalPlatform, switchAndWaitArchived, tenantWithTasks, withDb, type PhysicalTestPlatform } from './backup-physical-fixtures.ts';
 import { existsSync, readdirSync } from 'node:fs';
 
@@ -67,6 +70,36 @@ test('verify --restore: pg_verifybackup, amcheck and the exact row counts of a s
   assert.equal(proven.proof.ok, true);
   assert.match(renderVerifyReport(report), /^# Restore verification of snapshots\/.*: PASSED/);
   assert.deepEqual(existsSync(scratchRoot(tp.platform.dir)) ? readdirSync(scratchRoot(tp.platform.dir)) : [], [], 'the scratch cluster is gone');
+});
+
+test('the scheduled restore drill (backup.schedule.drill) proves the newest snapshot, on a host that holds the identity only', async () => {
+  const platform = withBackupConfig(tp.platform, { schedule: { timeZone: 'UTC', snapshot: 'off', export: 'off', prune: 'off', drill: '0 5 * * 0' } });
+  const options = { walWatch: null, takeSnapshot: null, pollingIntervalSeconds: 0.5 };
+  // A host without the identity keeps the schedule for the others but works no drill.
+  const without = await BackupJobs.start(platform, { ...options, drillIdentity: null });
+  const schedules = async () => (await tp.platform.control.query<{ cron: string }>('SELECT cron FROM pgboss.schedule WHERE name = $1', [BACKUP_QUEUES.drill])).rows.map((r) => r.cron);
+  try {
+    assert.deepEqual(await schedules(), ['0 5 * * 0']);
+  } finally {
+    await without.stop();
+  }
+  const jobs = await BackupJobs.start(platform, { ...options, drillIdentity: loadRestoreIdentity({ file: tp.identityFile }) });
+  try {
+    const sent = Date.now();
+    await jobs.boss.send(BACKUP_QUEUES.drill, { reason: 'test' });
+    const proven = await poll(async () => {
+      const entry = await getObject(tp.platform.control, snapshotId);
+      return entry?.provenAt && Date.parse(entry.provenAt) >= sent ? entry : undefined;
+    }, 120_000, 500);
+    assert.ok(proven, 'the drill stored new evidence with the newest snapshot');
+    assert.equal(proven.proof?.ok, true);
+    assert.equal(proven.proof.kind, 'verify-restore');
+  } finally {
+    await jobs.stop();
+  }
+  const off = await BackupJobs.start(withBackupConfig(tp.platform, { schedule: { timeZone: 'UTC', snapshot: 'off', export: 'off', prune: 'off', drill: 'off' } }), options);
+  await off.stop();
+  assert.deepEqual(await schedules(), [], 'turned off, the schedule is removed');
 });
 
 test('a restore that does not reproduce the recorded counts fails the proof and raises backup.verify-failed', async () => {

@@ -28,7 +28,7 @@ import { startPhysicalPlatform, switchAndWaitArchived, type PhysicalTestPlatform
 let tp: PhysicalTestPlatform;
 let sysid: string;
 let offsiteDir: string;
-const NO_SCHEDULES = { schedule: { timeZone: 'UTC', snapshot: 'off', export: 'off', prune: 'off' } } as const;
+const NO_SCHEDULES = { schedule: { timeZone: 'UTC', snapshot: 'off', export: 'off', prune: 'off', drill: 'off' } } as const;
 
 before(async () => {
   tp = await startPhysicalPlatform({

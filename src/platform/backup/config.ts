@@ -96,6 +96,11 @@ export const BackupConfigSchema = Type.Object(
         snapshot: cronSetting('0 2 * * *'),
         export: cronSetting('0 */6 * * *'),
         prune: cronSetting('30 4 * * *'),
+        /**
+         * The restore drill (`backup verify --restore` of the newest snapshot): off by default, as it
+         * needs the identity on the host that runs it (TASKFLOW_BACKUP_IDENTITY[_FILE] for `taskflow start`).
+         */
+        drill: cronSetting('off'),
       },
       { additionalProperties: false, default: {} },
     ),

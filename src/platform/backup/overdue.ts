@@ -147,7 +147,7 @@ async function checkProof(platform: BackupPlatform, now: Date): Promise<boolean>
     severity: 'warning',
     summary:
       `${proven ? `no snapshot was proven restorable since ${proven.toISOString()}` : `no snapshot was ever proven restorable (the oldest complete one started at ${oldest?.toISOString() ?? '?'})`}, more than ${maxAgeDays} days ago` +
-      `; run 'taskflow backup verify --restore' on a host holding the age identity`,
+      `; run 'taskflow backup verify --restore' on a host holding the age identity, or schedule it there (backup.schedule.drill)`,
     details: { lastProof: proven?.toISOString() ?? null, proofMaxAgeDays: maxAgeDays },
   });
   return true;

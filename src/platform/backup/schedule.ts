@@ -30,16 +30,19 @@ import { backupsConfigured } from './config.ts';
 import { copyMissing } from './copies.ts';
 import { exportableTenants, exportTenants } from './export.ts';
 import { errorText } from './outcomes.ts';
+import { loadRestoreIdentity, type RestoreIdentity } from './physical/identity.ts';
 import { sweepAllInterruptedRestores } from './physical/scratch-restore.ts';
 import { takeSnapshot } from './physical/snapshot.ts';
 import { WalArchiveWatch, type WalHealthReport, type WalWatchOptions } from './physical/wal-health.ts';
+import { verifyRestore } from './physical/verify-restore.ts';
 import { WalSpoolPuller } from './physical/wal-pull.ts';
 import { checkOverdue, type OverdueReport } from './overdue.ts';
 import { pruneBackups } from './prune.ts';
 import { liveRunningIds } from './run-lock.ts';
 
 export const JOBS_SCHEMA = 'pgboss';
-export const BACKUP_QUEUES = { snapshot: 'taskflow-backup-snapshot', export: 'taskflow-backup-export', prune: 'taskflow-backup-prune' } as const;
+export const BACKUP_QUEUES = { snapshot: 'taskflow-backup-snapshot', export: 'taskflow-backup-export', prune: 'taskflow-backup-prune', drill: 'taskflow-backup-drill' } as const;
+const KINDS = ['snapshot', 'export', 'prune', 'drill'] as const;
 export type BackupJobKind = keyof typeof BACKUP_QUEUES;
 /** The WAL archive's watch (physical/wal-health.ts): every minute, fixed; not one of `backup.schedule`'s kinds. */
 export const WAL_HEALTH_QUEUE = 'taskflow-backup-wal-health';
@@ -61,6 +64,11 @@ export interface BackupJobsOptions {
   pollingIntervalSeconds?: number;
   /** The WAL archive's watch (null: archiving is neither installed at start nor watched). Managed cluster only. */
   walWatch?: WalWatchOptions | null;
+  /**
+   * The identity restore drills decrypt with (default: TASKFLOW_BACKUP_IDENTITY or
+   * TASKFLOW_BACKUP_IDENTITY_FILE when `backup.schedule.drill` is set; null: this host runs no drills).
+   */
+  drillIdentity?: RestoreIdentity | null;
 }
 
 const QUEUE_OPTIONS = {
@@ -89,6 +97,8 @@ export class BackupJobs {
   readonly #platform: Platform;
   readonly #takeSnapshot: SnapshotRunner | null;
   readonly #options: BackupJobsOptions;
+  /** The identity this host runs restore drills with; null: it runs none. */
+  readonly #drillIdentity: RestoreIdentity | null;
   /** The WAL archive's watch; null on an external cluster (archived by whatever runs it). */
   readonly walWatch: WalArchiveWatch | null;
   /** Drains a remote primary's WAL spool; null without the watch. */
@@ -101,6 +111,7 @@ export class BackupJobs {
     this.walWatch = platform.cluster && options.walWatch !== null ? new WalArchiveWatch(platform, options.walWatch ?? {}) : null;
     this.spoolPuller = this.walWatch ? new WalSpoolPuller(platform, platform.config.backup.remoteWalPullSeconds * 1000) : null;
     this.#options = options;
+    this.#drillIdentity = platform.cluster ? (options.drillIdentity === undefined ? drillIdentityFromEnv(platform) : options.drillIdentity) : null;
   }
 
   /** Installs WAL archiving, starts pg-boss, (re)writes the schedules, starts the workers and catches up on missed runs. */
@@ -143,13 +154,13 @@ export class BackupJobs {
   /** The kinds that run on a schedule here: never `off`, and snapshots only of a managed cluster. */
   get scheduled(): BackupJobKind[] {
     const schedule = this.#platform.config.backup.schedule;
-    return (['snapshot', 'export', 'prune'] as const).filter((k) => schedule[k] !== 'off' && (k !== 'snapshot' || this.#takeSnapshot !== null));
+    return KINDS.filter((k) => schedule[k] !== 'off' && (k !== 'snapshot' || this.#takeSnapshot !== null) && (k !== 'drill' || this.#platform.cluster !== null));
   }
 
   /** Refuses cron expressions or a time zone pg-boss cannot read, naming the key. */
   checkSchedules(): void {
     const schedule = this.#platform.config.backup.schedule;
-    for (const kind of ['snapshot', 'export', 'prune'] as const) {
+    for (const kind of KINDS) {
       if (schedule[kind] === 'off') continue;
       try {
         this.boss.previewSchedule(schedule[kind], { tz: schedule.timeZone, count: 1, from: new Date() });
@@ -166,8 +177,9 @@ export class BackupJobs {
       snapshot: (job) => this.#runSnapshot(job),
       export: (job) => this.#runExports(job),
       prune: () => this.#runPrune(),
+      drill: () => this.#runDrill(),
     };
-    for (const kind of ['snapshot', 'export', 'prune'] as const) {
+    for (const kind of KINDS) {
       const queue = BACKUP_QUEUES[kind];
       await this.boss.createQueue(queue, QUEUE_OPTIONS);
       if (!this.scheduled.includes(kind)) {
@@ -175,6 +187,11 @@ export class BackupJobs {
         continue;
       }
       await this.boss.schedule(queue, schedule[kind], { reason: 'schedule' }, { tz: schedule.timeZone, missed: 'once' });
+      // Drills run only where the identity is; the schedule stays for the hosts that hold it.
+      if (kind === 'drill' && !this.#drillIdentity) {
+        this.#platform.log.warn('backup.schedule.drill is set, but this host holds no identity (TASKFLOW_BACKUP_IDENTITY_FILE): it runs no restore drills');
+        continue;
+      }
       await this.boss.work<JobData>(queue, polling, async ([job]) => (job ? handlers[kind](job) : undefined));
     }
     await this.boss.createQueue(OVERDUE_QUEUE, WAL_QUEUE_OPTIONS);
@@ -296,6 +313,17 @@ export class BackupJobs {
     return { snapshot: entry.name, copies: entry.locations.map((l) => l.repository) };
   }
 
+  /** The restore drill: `backup verify --restore` of the newest snapshot; its evidence is stored with the snapshot. */
+  async #runDrill(): Promise<unknown> {
+    const identity = this.#drillIdentity;
+    if (!identity) return { skipped: 'no identity on this host' };
+    const report = await verifyRestore(this.#platform, { identity });
+    // A failed proof raised backup.verify-failed with its report; failing the job has pg-boss retry it.
+    if (!report.ok) throw new Error(`restore drill of ${report.snapshot.name} failed: ${report.problem ?? 'see backup.verify-failed'}`);
+    this.#platform.log.info({ snapshot: report.snapshot.name, seconds: report.timings.total }, 'restore drill passed');
+    return { proven: report.snapshot.name };
+  }
+
   async #runPrune(): Promise<unknown> {
     let report;
     try {
@@ -313,6 +341,17 @@ export class BackupJobs {
   async stop(timeoutMs = 10_000): Promise<void> {
     await this.spoolPuller?.stop();
     await this.boss.stop({ graceful: true, timeout: timeoutMs });
+  }
+}
+
+/** The identity from the environment when drills are scheduled; null (logged) when there is none. */
+function drillIdentityFromEnv(platform: Platform): RestoreIdentity | null {
+  if (platform.config.backup.schedule.drill === 'off') return null;
+  try {
+    return loadRestoreIdentity({ env: process.env });
+  } catch (err) {
+    platform.log.warn({ err: errorText(err) }, 'no identity for restore drills on this host');
+    return null;
   }
 }
 
