@@ -35,6 +35,7 @@ import { sweepAllInterruptedRestores } from './physical/scratch-restore.ts';
 import { takeSnapshot } from './physical/snapshot.ts';
 import { WalArchiveWatch, type WalHealthReport, type WalWatchOptions } from './physical/wal-health.ts';
 import { verifyRestore } from './physical/verify-restore.ts';
+import { checkWalContinuity } from './physical/wal-continuity.ts';
 import { WalSpoolPuller } from './physical/wal-pull.ts';
 import { checkOverdue, type OverdueReport } from './overdue.ts';
 import { pruneBackups } from './prune.ts';
@@ -334,7 +335,9 @@ export class BackupJobs {
     }
     // Copies that failed earlier (a secondary that was down) are retried here, once a day.
     const copies = await copyMissing(this.#platform);
-    return { deleted: report.deleted.length - report.failed, failed: report.failed, copies };
+    // And the WAL archive is checked for holes (a lost object), before a restore needs it.
+    const wal = this.walWatch ? await checkWalContinuity(this.#platform).catch((err: unknown) => ({ error: errorText(err) })) : null;
+    return { deleted: report.deleted.length - report.failed, failed: report.failed, copies, wal };
   }
 
   /** Stops the workers, giving a running backup a moment to finish before it is cancelled. */
