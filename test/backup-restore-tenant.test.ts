@@ -13,10 +13,12 @@ import { loadRestoreIdentity } from '../src/platform/backup/physical/identity.ts
 import { restoreTenant } from '../src/platform/backup/physical/restore-tenant.ts';
 import { takeSnapshot } from '../src/platform/backup/physical/snapshot.ts';
 import { listAside } from '../src/platform/backup/physical/tenant-swap.ts';
+import { pruneBackups } from '../src/platform/backup/prune.ts';
 import { listAuditEvents } from '../src/platform/audit/control-store.ts';
 import { clientConfig } from '../src/platform/postgres/connection.ts';
 import { findTenantBySlug, type Tenant } from '../src/platform/tenants/registry.ts';
 import { addTask as addTaskWith, serverNow, startPhysicalPlatform, taskTitles, tenantWithTasks, withDb, type PhysicalTestPlatform } from './backup-physical-fixtures.ts';
+import { withBackupConfig } from './backup-export-fixtures.ts';
 import { runCli } from './helpers/cli.ts';
 
 let tp: PhysicalTestPlatform;
@@ -123,5 +125,26 @@ test('a tenant in use is refused unless --force, which disconnects it', async ()
     await assert.rejects(holder.query('SELECT 1'), 'the connection was ended');
   } finally {
     await holder.end().catch(() => undefined);
+  }
+});
+
+test('prune drops the databases restores set aside once they are older than backup.retention.asideDays, not before', async () => {
+  const aside = await listAside(tp.platform.target);
+  assert.ok(aside.length >= 2, 'the restores above set databases aside');
+  const newest = Math.max(...aside.map((a) => Date.parse(a.setAsideAt)));
+  const early = await pruneBackups(tp.platform, { dryRun: true, now: new Date(newest + 6 * 86_400_000) });
+  assert.deepEqual(early.aside, [], 'six days on, none is due yet');
+  const later = new Date(newest + 7 * 86_400_000 + 1000);
+  const dry = await pruneBackups(tp.platform, { dryRun: true, now: later });
+  assert.deepEqual(dry.aside.map((a) => [a.database, a.dropped]).sort(), aside.map((a) => [a.database, false]).sort());
+  assert.equal((await listAside(tp.platform.target)).length, aside.length, 'a dry run drops nothing');
+  const kept = await pruneBackups(withBackupConfig(tp.platform, { retention: { ...tp.platform.config.backup.retention, asideDays: 0 } }), { now: later });
+  assert.deepEqual(kept.aside, [], 'asideDays 0 keeps them');
+  const real = await pruneBackups(tp.platform, { now: later });
+  assert.deepEqual(real.aside.map((a) => a.dropped), aside.map(() => true));
+  assert.deepEqual(await listAside(tp.platform.target), []);
+  for (const { database } of aside) {
+    const exists = await tp.platform.control.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    assert.equal(exists.rowCount, 0, `${database} is gone`);
   }
 });

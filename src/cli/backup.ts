@@ -142,6 +142,10 @@ function printPrune(report: PruneReport): void {
     );
     note(`${verb} ${report.deleted.length - report.failed} objects, kept ${report.kept}${report.failed > 0 ? `; ${report.failed} could not be deleted everywhere (the next prune retries)` : ''}`);
   }
+  for (const a of report.aside) {
+    const what = report.dryRun ? 'would drop' : a.dropped ? 'dropped' : `could not drop (${a.error ?? '?'})`;
+    note(`${what} ${a.database}, set aside by a tenant restore at ${a.setAsideAt} (kept ${report.policy.asideDays} days)`);
+  }
 }
 
 export function backupCommand(): Command {

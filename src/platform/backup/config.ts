@@ -113,6 +113,8 @@ export const BackupConfigSchema = Type.Object(
       {
         snapshotDays: Type.Integer({ minimum: 1, maximum: 3650, default: 7 }),
         exportDays: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
+        /** Days a database a tenant restore replaced is kept aside before prune drops it; 0 keeps it until dropped by hand. */
+        asideDays: Type.Integer({ minimum: 0, maximum: 3650, default: 7 }),
       },
       { additionalProperties: false, default: {} },
     ),

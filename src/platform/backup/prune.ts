@@ -10,6 +10,9 @@
  *
  * A prune that stops anywhere leaves rows marked `pruning`, which the next prune finishes first.
  * One prune runs at a time across all hosts (an advisory lock).
+ *
+ * It also drops the databases tenant restores set aside (tenant-swap.ts) once they are older than
+ * `backup.retention.asideDays` (7; 0 keeps them until `taskflow restore aside --drop`).
  */
 import pg from 'pg';
 import { UserError } from '../../errors.ts';
@@ -18,6 +21,7 @@ import { clientConfig } from '../postgres/connection.ts';
 import { deleteObject, listObjects, removeLocation, type CatalogEntry } from './catalog.ts';
 import { manifestName } from './manifest.ts';
 import { errorText, reportFailure, resolveAlerts } from './outcomes.ts';
+import { dropAside, listAside } from './physical/tenant-swap.ts';
 import { planPrune, type PruneDecision } from './retention.ts';
 import { withBackupTarget, type BackupPlatform, type BackupTarget } from './service.ts';
 
@@ -41,13 +45,15 @@ export interface PrunedObject {
 export interface PruneReport {
   dryRun: boolean;
   at: string;
-  policy: { snapshotDays: number; exportDays: number };
+  policy: { snapshotDays: number; exportDays: number; asideDays: number };
   /** What is (or, in a dry run, would be) deleted. */
   deleted: PrunedObject[];
   /** How many objects are kept. */
   kept: number;
   /** Objects that could not be deleted everywhere (the next prune retries them). */
   failed: number;
+  /** Databases tenant restores set aside that are (or would be) dropped, with the error if one could not be. */
+  aside: { database: string; tenantId: string; setAsideAt: string; dropped: boolean; error?: string }[];
 }
 
 export interface PruneOptions {
@@ -103,8 +109,28 @@ export async function pruneBackups(platform: BackupPlatform, options: PruneOptio
     const entries = await listObjects(platform.control, { ascending: true, limit: CATALOG_LIMIT });
     const decisions = planPrune(entries, policy, now);
     const doomed = decisions.filter((d) => d.delete);
-    const report: PruneReport = { dryRun: target === null, at: now.toISOString(), policy, deleted: doomed.map(describe), kept: decisions.length - doomed.length, failed: 0 };
+    const cutoff = now.getTime() - policy.asideDays * 86_400_000;
+    const asideDue = policy.asideDays === 0 ? [] : (await listAside(platform.target)).filter((a) => Date.parse(a.setAsideAt) <= cutoff);
+    const report: PruneReport = {
+      dryRun: target === null,
+      at: now.toISOString(),
+      policy,
+      deleted: doomed.map(describe),
+      kept: decisions.length - doomed.length,
+      failed: 0,
+      aside: asideDue.map((a) => ({ database: a.database, tenantId: a.tenantId, setAsideAt: a.setAsideAt, dropped: false })),
+    };
     if (!target) return report;
+    for (const aside of report.aside) {
+      try {
+        await dropAside(platform.target, aside.database);
+        aside.dropped = true;
+        platform.log.info({ database: aside.database, setAsideAt: aside.setAsideAt }, 'prune dropped a database a tenant restore set aside');
+      } catch (err) {
+        aside.error = errorText(err);
+        report.failed++;
+      }
+    }
     const reachable = new Set(target.all.map((r) => r.name));
     for (const [i, decision] of doomed.entries()) {
       const result = report.deleted[i];

@@ -16,13 +16,13 @@ function refused(backup: unknown, pattern: RegExp): void {
 test('schedules and retention default to the documents: snapshot 02:00, exports every 6 hours, 7 and 30 days', () => {
   const { schedule, retention } = loadConfig({ env: {} }).backup;
   assert.deepEqual(schedule, { timeZone: 'UTC', snapshot: '0 2 * * *', export: '0 */6 * * *', prune: '30 4 * * *', drill: 'off' });
-  assert.deepEqual(retention, { snapshotDays: 7, exportDays: 30 });
+  assert.deepEqual(retention, { snapshotDays: 7, exportDays: 30, asideDays: 7 });
 });
 
 test('each schedule and retention is configurable; off turns a schedule off', () => {
   const { schedule, retention } = load({ schedule: { timeZone: 'Europe/Berlin', snapshot: 'off', export: '15 */4 * * 1-5' }, retention: { exportDays: 90 } }).backup;
   assert.deepEqual(schedule, { timeZone: 'Europe/Berlin', snapshot: 'off', export: '15 */4 * * 1-5', prune: '30 4 * * *', drill: 'off' });
-  assert.deepEqual(retention, { snapshotDays: 7, exportDays: 90 });
+  assert.deepEqual(retention, { snapshotDays: 7, exportDays: 90, asideDays: 7 });
 });
 
 test('an unknown time zone, a malformed expression or a retention of 0 days is refused, naming the key', () => {
