@@ -217,6 +217,9 @@ describe('a remote standby over SSH', { timeout: 240_000, skip: skip ?? false },
 
   test('failover --to the remote standby promotes it and fences the old primary, which rebuilds as its standby', async () => {
     await rc.sql('main', "INSERT INTO remote_rows VALUES (2, 'just before the crash')");
+    // Asynchronous replication: the row is on c once it arrives there, and only then does main die
+    // (killed before, on a loaded machine, c lacked it and the failover rightly refused).
+    await eventually('the row on c', async () => ((await rc.sql('c', 'SELECT 1 FROM remote_rows WHERE id = 2')).length > 0 ? true : undefined));
     await rc.kill('main');
     const r = await rc.cli('cluster', 'failover', '--to', 'c', '--json');
     assert.equal(r.code, 0, r.stderr);
