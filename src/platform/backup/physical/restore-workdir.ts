@@ -8,7 +8,7 @@
  * `taskflow start`) stops that server and removes the work directory. The restored data
  * directory itself is never removed: it is the operator's `--to`.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { OsIdentity } from '../../postgres/tools.ts';
@@ -63,6 +63,11 @@ export async function sweepRestoreWorkDirs(props: RestoreTools): Promise<Interru
   const swept: InterruptedClusterRestore[] = [];
   for (const name of readdirSync(tmpdir()).filter((n) => n.startsWith(PREFIX))) {
     const workDir = join(tmpdir(), name);
+    // Only a real directory made by this user or the PostgreSQL OS user (as createRestoreWorkDir
+    // leaves it): anyone can create names in the temporary directory.
+    const stat = lstatSync(workDir, { throwIfNoEntry: false });
+    const owners = new Set([process.getuid?.(), props.runAs?.uid]);
+    if (!stat?.isDirectory() || !owners.has(stat.uid)) continue;
     let owner: RestoreWorkDirOwner;
     try {
       owner = JSON.parse(readFileSync(join(workDir, OWNER_FILE), 'utf8')) as RestoreWorkDirOwner;
