@@ -232,7 +232,7 @@ export function backupCommand(): Command {
         }
         if (opts.json) printJson(report);
         else printPrune(report);
-        if (report.failed > 0) process.exitCode = 1;
+        if (report.failed > 0 || report.aside.some((a) => a.error !== undefined)) process.exitCode = 1;
       });
     });
 
