@@ -19,8 +19,7 @@ import { pullWalSpools } from '../src/platform/backup/physical/wal-pull.ts';
 import { clusterIdentifier } from '../src/platform/backup/service.ts';
 import { createLogger } from '../src/platform/log.ts';
 import { openPlatform } from '../src/platform/platform.ts';
-import { freePort } from '../src/platform/postgres/local-cluster.ts';
-import { eventually, killPostmasterIn, nodeIn, startPostgresSshd, startReplicatedCluster } from '../test/helpers/replication.ts';
+import { addRemoteStandby, eventually, killPostmasterIn, startPostgresSshd, startReplicatedCluster, switchoverTo } from '../test/helpers/replication.ts';
 
 const SEGMENTS = Number(process.env.BENCH_WAL_PULL_SEGMENTS ?? 24);
 const ROUNDS = Number(process.env.BENCH_WAL_PULL_ROUNDS ?? 3);
@@ -48,15 +47,8 @@ export async function runWalPullBenchmark(progress: (message: string) => void): 
     };
     must(await rc.cli('wal', 'status', '--install'), 'wal status --install');
     await rc.sql('main', 'CREATE TABLE pull_rows (n int, filler text)');
-    must(
-      await rc.cli(
-        'cluster', 'standby', 'add', 'c', '--remote', `postgres@127.0.0.1:${sshd.port}`, '--port', String(await freePort()),
-        '--ssh-key', sshd.identityFile, '--known-hosts', sshd.knownHostsFile, '--pgdata', remoteDir, '--site', 'site-b',
-      ),
-      'standby add --remote',
-    );
-    must(await rc.cli('cluster', 'switchover', '--to', 'c'), 'switchover');
-    await eventually('main streaming from c', async () => (nodeIn(await rc.status(), 'main').receiver === 'streaming' ? true : undefined));
+    await addRemoteStandby(rc, sshd, remoteDir);
+    await switchoverTo(rc, 'c');
     const platform = await openPlatform(loadConfig({ env: {}, overrides: { dataDir: rc.dataDir } }), { log: createLogger({ level: 'silent' }) });
     try {
       const sysid = await clusterIdentifier(platform);

@@ -13,14 +13,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { loadConfig } from '../src/config.ts';
 import { listAlerts } from '../src/platform/alerts/alerts.ts';
-import { generateIdentity, parseIdentity } from '../src/platform/backup/age-keys.ts';
+import { parseIdentity } from '../src/platform/backup/age-keys.ts';
 import { FilesystemRepository } from '../src/platform/backup/fs-repository.ts';
 import { readBackupObject } from '../src/platform/backup/pipeline.ts';
 import { configureRecovery, extractSnapshot, recover, restoredCluster, verifyExtracted } from '../src/platform/backup/physical/restored-cluster.ts';
@@ -30,9 +30,8 @@ import { clusterIdentifier } from '../src/platform/backup/service.ts';
 import { withAdminClient } from '../src/platform/postgres/connection.ts';
 import { createLogger } from '../src/platform/log.ts';
 import { openPlatform, type Platform } from '../src/platform/platform.ts';
-import { freePort } from '../src/platform/postgres/local-cluster.ts';
 import { sshdUnavailable } from './backup-fixtures.ts';
-import { eventually, killPostmasterIn, nodeIn, startPostgresSshd, startReplicatedCluster, type PostgresSshd, type ReplicatedCluster } from './helpers/replication.ts';
+import { addRemoteStandby, killPostmasterIn, startPostgresSshd, switchoverTo, writeBackupConfig, startReplicatedCluster, type PostgresSshd, type ReplicatedCluster } from './helpers/replication.ts';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (sshd logs in as the postgres OS user)' : sshdUnavailable();
 
@@ -70,33 +69,11 @@ describe('snapshots of a remote primary', { timeout: 300_000, skip: skip ?? fals
   before(async () => {
     rc = await startReplicatedCluster();
     sshd = await startPostgresSshd();
-    const root = join(rc.dataDir, '..');
-    repositoryDir = join(root, 'repo');
-    mkdirSync(repositoryDir);
-    chmodSync(repositoryDir, 0o711);
-    const keys = generateIdentity();
-    identity = keys.identity;
-    writeFileSync(
-      join(rc.dataDir, 'config.json'),
-      JSON.stringify({
-        backup: {
-          allowedJurisdictions: ['DE'],
-          recipients: [keys.recipient],
-          repositories: [{ name: 'local', kind: 'filesystem', region: 'fra1', jurisdiction: 'DE', path: repositoryDir }],
-          walArchiveTimeoutSeconds: 1,
-        },
-      }),
-    );
+    ({ repositoryDir, identity } = writeBackupConfig(rc, { walArchiveTimeoutSeconds: 1 }));
     assert.equal((await rc.cli('tenant', 'create', 'acme')).code, 0);
     await onNode('main', 'tenant_acme', "INSERT INTO app.projects (key, name) VALUES ('OPS', 'Operations')");
-    const added = await rc.cli(
-      'cluster', 'standby', 'add', 'c', '--remote', `postgres@127.0.0.1:${sshd.port}`, '--port', String(await freePort()),
-      '--ssh-key', sshd.identityFile, '--known-hosts', sshd.knownHostsFile, '--pgdata', remoteDir(), '--site', 'site-b',
-    );
-    assert.equal(added.code, 0, added.stderr);
-    const moved = await rc.cli('cluster', 'switchover', '--to', 'c');
-    assert.equal(moved.code, 0, moved.stderr);
-    await eventually('main streaming from c', async () => (nodeIn(await rc.status(), 'main').receiver === 'streaming' ? true : undefined));
+    await addRemoteStandby(rc, sshd, remoteDir());
+    await switchoverTo(rc, 'c');
     savedHba = readFileSync(hbaPath(), 'utf8');
     platform = await openPlatform(loadConfig({ env: {}, overrides: { dataDir: rc.dataDir } }), { log: createLogger({ level: 'silent' }) });
     assert.equal(platform.primary.current()?.name, 'c');

@@ -10,13 +10,12 @@
  * passing through the spool and the pull.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { loadConfig } from '../src/config.ts';
 import { listAlerts } from '../src/platform/alerts/alerts.ts';
-import { generateIdentity } from '../src/platform/backup/age-keys.ts';
 import { listObjects } from '../src/platform/backup/catalog.ts';
 import { takeSnapshot } from '../src/platform/backup/physical/snapshot.ts';
 import { walObjectName } from '../src/platform/backup/physical/wal-names.ts';
@@ -28,10 +27,10 @@ import { clusterIdentifier } from '../src/platform/backup/service.ts';
 import { createLogger } from '../src/platform/log.ts';
 import { openPlatform, type Platform } from '../src/platform/platform.ts';
 import { clientConfig } from '../src/platform/postgres/connection.ts';
-import { freePort, LocalCluster } from '../src/platform/postgres/local-cluster.ts';
+import { LocalCluster } from '../src/platform/postgres/local-cluster.ts';
 import { sshdUnavailable } from './backup-fixtures.ts';
 import { runCli } from './helpers/cli.ts';
-import { eventually, killPostmasterIn, nodeIn, startPostgresSshd, startReplicatedCluster, type PostgresSshd, type ReplicatedCluster } from './helpers/replication.ts';
+import { addRemoteStandby, eventually, killPostmasterIn, nodeIn, startPostgresSshd, writeBackupConfig, startReplicatedCluster, type PostgresSshd, type ReplicatedCluster } from './helpers/replication.ts';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (sshd logs in as the postgres OS user)' : sshdUnavailable();
 
@@ -59,32 +58,11 @@ describe('WAL archiving from a remote primary', { timeout: 300_000, skip: skip ?
   before(async () => {
     rc = await startReplicatedCluster();
     sshd = await startPostgresSshd();
-    const root = join(rc.dataDir, '..');
-    repositoryDir = join(root, 'repo');
-    mkdirSync(repositoryDir);
-    chmodSync(repositoryDir, 0o711);
-    const keys = generateIdentity();
-    identity = keys.identity;
-    writeFileSync(
-      join(rc.dataDir, 'config.json'),
-      JSON.stringify({
-        backup: {
-          allowedJurisdictions: ['DE'],
-          recipients: [keys.recipient],
-          repositories: [{ name: 'local', kind: 'filesystem', region: 'fra1', jurisdiction: 'DE', path: repositoryDir }],
-          walArchiveTimeoutSeconds: 60,
-          remoteWalPullSeconds: 2,
-        },
-      }),
-    );
+    ({ repositoryDir, identity } = writeBackupConfig(rc, { walArchiveTimeoutSeconds: 60, remoteWalPullSeconds: 2 }));
     const installed = await rc.cli('wal', 'status', '--install');
     assert.equal(installed.code, 0, installed.stderr);
     await rc.sql('main', 'CREATE TABLE remote_rows (n int, at timestamptz DEFAULT clock_timestamp())');
-    const added = await rc.cli(
-      'cluster', 'standby', 'add', 'c', '--remote', `postgres@127.0.0.1:${sshd.port}`, '--port', String(await freePort()),
-      '--ssh-key', sshd.identityFile, '--known-hosts', sshd.knownHostsFile, '--pgdata', remoteDir(), '--site', 'site-b',
-    );
-    assert.equal(added.code, 0, added.stderr);
+    await addRemoteStandby(rc, sshd, remoteDir());
     // The snapshot point-in-time recovery starts from, taken while main (this machine) is the primary.
     const onMain = await openPlatform(loadConfig({ env: {}, overrides: { dataDir: rc.dataDir } }), { log: createLogger({ level: 'silent' }) });
     try {

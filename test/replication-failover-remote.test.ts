@@ -13,7 +13,7 @@ import { freePort } from '../src/platform/postgres/local-cluster.ts';
 import type { FailoverResult } from '../src/platform/replication/failover.ts';
 import type { Topology } from '../src/platform/replication/topology.ts';
 import { sshdUnavailable } from './backup-fixtures.ts';
-import { eventually, killPostmasterIn, nodeIn, startPostgresSshd, startReplicatedCluster, type PostgresSshd, type ReplicatedCluster } from './helpers/replication.ts';
+import { addRemoteStandby, eventually, killPostmasterIn, nodeIn, startPostgresSshd, switchoverTo, startReplicatedCluster, type PostgresSshd, type ReplicatedCluster } from './helpers/replication.ts';
 import { freezeWalSender, rowsOn, startWriters, syncSettled } from './helpers/sync-writers.ts';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (sshd logs in as the postgres OS user)' : sshdUnavailable();
@@ -27,14 +27,8 @@ describe('failover from a remote primary', { timeout: 240_000, skip: skip ?? fal
     rc = await startReplicatedCluster();
     sshd = await startPostgresSshd();
     await rc.sql('main', 'CREATE TABLE sync_rows (writer int, seq int, at timestamptz DEFAULT clock_timestamp(), PRIMARY KEY (writer, seq))');
-    const added = await rc.cli(
-      'cluster', 'standby', 'add', 'c', '--remote', `postgres@127.0.0.1:${sshd.port}`, '--port', String(await freePort()),
-      '--ssh-key', sshd.identityFile, '--known-hosts', sshd.knownHostsFile, '--pgdata', remoteDir(), '--site', 'site-b',
-    );
-    assert.equal(added.code, 0, added.stderr);
-    const moved = await rc.cli('cluster', 'switchover', '--to', 'c');
-    assert.equal(moved.code, 0, moved.stderr);
-    await eventually('main streaming from c', async () => (nodeIn(await rc.status(), 'main').receiver === 'streaming' ? true : undefined));
+    await addRemoteStandby(rc, sshd, remoteDir());
+    await switchoverTo(rc, 'c');
     const mode = await rc.cli('cluster', 'mode', 'sync');
     assert.equal(mode.code, 0, mode.stderr);
   });

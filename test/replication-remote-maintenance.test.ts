@@ -14,7 +14,7 @@ import { freePort } from '../src/platform/postgres/local-cluster.ts';
 import { resolveRunAs, runTool } from '../src/platform/postgres/tools.ts';
 import { sshdUnavailable } from './backup-fixtures.ts';
 import { TASKFLOW_BIN } from './helpers/cli.ts';
-import { eventually, killPostmasterIn, nodeIn, startPostgresSshd, startReplicatedCluster, withRecordedRemote, type PostgresSshd, type ReplicatedCluster } from './helpers/replication.ts';
+import { addRemoteStandby, eventually, killPostmasterIn, nodeIn, startPostgresSshd, startReplicatedCluster, withRecordedRemote, type PostgresSshd, type ReplicatedCluster } from './helpers/replication.ts';
 
 const BIN_DIR = process.env.TASKFLOW_PG_BINDIR ?? '/usr/lib/postgresql/15/bin';
 const skip = process.getuid?.() !== 0 ? 'needs root (sshd logs in as the postgres OS user)' : sshdUnavailable();
@@ -54,11 +54,7 @@ describe('remote nodes: a remote primary, rebuilds over SSH', { timeout: 240_000
     rc = await startReplicatedCluster();
     sshd = await startPostgresSshd();
     await rc.sql('main', 'CREATE TABLE remote_rows (id int PRIMARY KEY)');
-    const r = await rc.cli(
-      'cluster', 'standby', 'add', 'c', '--remote', `postgres@127.0.0.1:${sshd.port}`, '--port', String(await freePort()),
-      '--ssh-key', sshd.identityFile, '--known-hosts', sshd.knownHostsFile, '--pgdata', remoteDir(), '--site', 'site-b',
-    );
-    assert.equal(r.code, 0, r.stderr);
+    await addRemoteStandby(rc, sshd, remoteDir());
   });
   after(async () => {
     for (const line of timings) process.stdout.write(`# ${line}\n`);

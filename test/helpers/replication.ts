@@ -3,6 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import { generateIdentity } from '../../src/platform/backup/age-keys.ts';
 import { freePort } from '../../src/platform/postgres/local-cluster.ts';
 import { resolveRunAs, runTool } from '../../src/platform/postgres/tools.ts';
 import type { ClusterStatus } from '../../src/platform/replication/status.ts';
@@ -279,4 +280,42 @@ export async function startPostgresSshd(options: { maxSessions?: number } = {}):
       rmSync(workDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * `cluster standby add NAME --remote` through the loopback `sshd` into `pgdata` there, at site-b;
+ * throws with the command's stderr if it fails.
+ */
+export async function addRemoteStandby(rc: ReplicatedCluster, sshd: PostgresSshd, pgdata: string, name = 'c'): Promise<void> {
+  const added = await rc.cli(
+    'cluster', 'standby', 'add', name, '--remote', `postgres@127.0.0.1:${sshd.port}`, '--port', String(await freePort()),
+    '--ssh-key', sshd.identityFile, '--known-hosts', sshd.knownHostsFile, '--pgdata', pgdata, '--site', 'site-b',
+  );
+  if (added.code !== 0) throw new Error(`standby add ${name} --remote failed: ${added.stderr}`);
+}
+
+/** Switches over to the node `name` and waits until main streams from it; throws if the switchover fails. */
+export async function switchoverTo(rc: ReplicatedCluster, name: string): Promise<void> {
+  const moved = await rc.cli('cluster', 'switchover', '--to', name);
+  if (moved.code !== 0) throw new Error(`switchover to ${name} failed: ${moved.stderr}`);
+  await eventually(`main streaming from ${name}`, async () => (nodeIn(await rc.status(), 'main').receiver === 'streaming' ? true : undefined));
+}
+
+/**
+ * Writes the cluster's backup configuration (config.json in its data directory): a filesystem
+ * repository `local` beside it and a fresh age key, plus `extra` backup settings.
+ */
+export function writeBackupConfig(rc: ReplicatedCluster, extra: Record<string, unknown> = {}): { repositoryDir: string; identity: string } {
+  const repositoryDir = join(rc.dataDir, '..', 'repo');
+  mkdirSync(repositoryDir);
+  chmodSync(repositoryDir, 0o711);
+  const keys = generateIdentity();
+  const backup = {
+    allowedJurisdictions: ['DE'],
+    recipients: [keys.recipient],
+    repositories: [{ name: 'local', kind: 'filesystem', region: 'fra1', jurisdiction: 'DE', path: repositoryDir }],
+    ...extra,
+  };
+  writeFileSync(join(rc.dataDir, 'config.json'), JSON.stringify({ backup }));
+  return { repositoryDir, identity: keys.identity };
 }
