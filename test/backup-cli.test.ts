@@ -134,13 +134,33 @@ describe('taskflow backup', () => {
     assert.match(again.stderr, /nothing to prune/);
   });
 
-  test('on a terminal, long work draws a progress bar', { skip: spawnSync('script', ['--version']).status === 0 ? false : 'script(1) is not installed' }, () => {
+  test('on a terminal, export, snapshot, verify and prune draw progress bars; their results still print', { skip: spawnSync('script', ['--version']).status === 0 ? false : 'script(1) is not installed' }, async () => {
     // script(1) gives the command a pseudo-terminal, as an operator's shell would.
-    const command = [process.execPath, TASKFLOW_BIN, 'backup', 'run', 'export', '--tenant', 'acme', '--data-dir', tp.dataDir].map((a) => `'${a}'`).join(' ');
-    const run = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', timeout: 120_000, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/' } });
-    assert.equal(run.status, 0, run.stdout);
-    assert.match(run.stdout, /exporting [█░]+ \d+% \| .* of .* \| acme/);
-    assert.match(run.stdout, /exported acme: /);
+    const onTerminal = (...args: string[]) => {
+      const command = [process.execPath, TASKFLOW_BIN, 'backup', ...args, '--data-dir', tp.dataDir].map((a) => `'${a}'`).join(' ');
+      const run = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', timeout: 120_000, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/' } });
+      assert.equal(run.status, 0, run.stdout);
+      return run.stdout;
+    };
+    const exported = onTerminal('run', 'export', '--tenant', 'acme');
+    assert.match(exported, /exporting [█░]+ \d+% \| .* of .* \| acme/);
+    assert.match(exported, /exported acme: /);
+
+    const snapshot = onTerminal('run', 'snapshot');
+    assert.match(snapshot, /snapshot [█░]+ \d+% \| [\d.]+ [kMG]?B of [\d.]+ [kMG]?B \| pg_basebackup/);
+    assert.match(snapshot, /snapshot snapshots\/\S+ \(id \d+/);
+
+    const verified = onTerminal('verify');
+    const bar = /verifying [█░]+ 100% \| (\d+) of \1 \| \S+/.exec(verified);
+    assert.ok(bar, verified);
+    assert.ok(Number(bar[1]) >= 4, 'every stored copy of every object is checked');
+    assert.ok(verified.includes(`\n${bar[1]} of ${bar[1]} stored copies match their checksums`), verified);
+
+    const [oldest] = (await json<CatalogEntry[]>('list', '--kind', 'export', '--tenant', 'acme')).slice(-1);
+    await tp.platform.control.query(`UPDATE backup_objects SET data_at = now() - interval '40 days', started_at = now() - interval '40 days' WHERE id = $1`, [oldest!.id]);
+    const pruned = onTerminal('prune');
+    assert.match(pruned, /pruning [█░]+ 100% \| (\d+) of \1 \| \S+/);
+    assert.ok(pruned.split('\n').some((line) => line.includes(oldest!.name) && /\bdeleted\b/.test(line)), pruned);
   });
 
   test('without repositories: run and prune say backups are not configured (exit 2); list says so too', async () => {
