@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createInterface } from 'node:readline';
+import { chunkCipher } from '../src/platform/backup/age-cipher.ts';
 import { loadIdentities, parseRecipient } from '../src/platform/backup/age-keys.ts';
 import { createAgeDecryptStream, createAgeEncryptStream } from '../src/platform/backup/age-stream.ts';
 import { tempDir } from '../test/helpers/platform.ts';
@@ -58,6 +59,8 @@ export interface EncryptionCase {
 export interface EncryptionResult {
   description: string;
   ageVersion: string;
+  /** The ChaCha20-Poly1305 TaskFlow's streams ran (age-cipher.ts; TASKFLOW_AGE_CIPHER picks it). */
+  cipher: string;
   rounds: number;
   cases: EncryptionCase[];
 }
@@ -257,10 +260,11 @@ export async function runEncryptionBenchmark(progress: Progress): Promise<Encryp
     return {
       description:
         `${INPUT_MIB} MiB read from the page cache, encrypted to one X25519 recipient (and the age CLI's output of it decrypted), the output discarded. ` +
-        'TaskFlow: its age Transform streams in this process, as in production (libsodium ChaCha20-Poly1305 in 1 MiB batches, the first 8 on the stream thread, the rest in the worker pool, both directions), fed 1 MiB reads into one reused buffer. ' +
+        'TaskFlow: its age Transform streams in this process, as in production (the ChaCha20-Poly1305 named in `cipher` in 1 MiB batches, the first 8 on the stream thread, the rest in the worker pool, both directions), fed 1 MiB reads into one reused buffer. ' +
         'age CLI: `age -r R -o /dev/null FILE` and `age -d -i KEY -o /dev/null FILE`, process start included, timed by bash `time` in one long-lived shell (so this process never forks between rounds). cpuSeconds: user + system of all threads; minorPageFaults (TaskFlow): first touches of fresh output memory, 4 KiB each. ' +
         `Rounds alternate; the figure is the median of ${ROUNDS} after one warm-up round of each. ratio = TaskFlow ÷ age CLI.`,
       ageVersion: ageVersion.stdout.trim(),
+      cipher: chunkCipher().name,
       rounds: ROUNDS,
       cases,
     };

@@ -85,6 +85,24 @@ ensure_node_modules() {
   fi
 }
 
+# The in-place ChaCha20-Poly1305 of backups (native/age-aead.c, through Node's own OpenSSL), built
+# with the machine's C compiler against the running Node's headers; again when the source or the
+# Node.js version changes. Without a compiler backups still work, sealed by libsodium, slower.
+ensure_native_cipher() {
+  local out="$TASKFLOW_ROOT/native/build/age-aead.node" stamp="$TASKFLOW_ROOT/native/build/age-aead.node.built-for"
+  local version; version="$(node -p process.version)"
+  if [ -f "$out" ] && [ "$out" -nt "$TASKFLOW_ROOT/native/age-aead.c" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$version" ]; then
+    return
+  fi
+  say "building the backup cipher module (native/build.sh)"
+  local why
+  if why="$(bash "$TASKFLOW_ROOT/native/build.sh" 2>&1)"; then
+    echo "$version" >"$stamp"
+  else
+    say "warning: could not build native/build/age-aead.node (${why##*$'\n'}); backups are sealed with libsodium instead, about half as fast. Install a C compiler (apt-get install gcc) and run again."
+  fi
+}
+
 # What only the test suite needs, not the server: wapiti, the web vulnerability scanner that
 # test/security/wapiti.test.ts runs against a live server, and Chromium, which the browser suites
 # (test/browser/) drive. scripts/test.sh calls this.
@@ -170,4 +188,5 @@ ensure_web_app() {
 ensure_node
 ensure_postgres
 ensure_node_modules
+ensure_native_cipher
 ensure_web_app

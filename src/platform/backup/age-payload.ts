@@ -1,9 +1,9 @@
 /**
  * The age v1 payload (c2sp.org/age, the STREAM construction): 64 KiB chunks, each sealed with
  * ChaCha20-Poly1305 under a 12-byte nonce of an 11-byte big-endian chunk counter and a last-chunk
- * flag. The cipher is libsodium's (sodium-native): it works straight on the caller's bytes, with
- * no cipher object per chunk, which is what kept Node's own ChaCha20-Poly1305 well below the age
- * CLI's speed.
+ * flag. The cipher (age-cipher.ts: Node's OpenSSL through a small native module, or libsodium)
+ * works straight on the batch's bytes, with no cipher object or output buffer per chunk, which is
+ * what kept Node's own crypto API well below the age CLI's speed.
  *
  * Both directions work on batches of up to 16 chunks laid out so that the cipher runs in place
  * and the batch's memory then is the output, with no copy back:
@@ -14,11 +14,11 @@
  * A batch is shared memory when a worker (age-seal-pool.ts) runs it, plain memory when the
  * stream's own thread does.
  */
-import sodiumNative from 'sodium-native';
+import { chunkCipher, TAG_BYTES } from './age-cipher.ts';
 import { BackupError } from './errors.ts';
 
 export const CHUNK_BYTES = 64 * 1024;
-export const TAG_BYTES = 16;
+export { TAG_BYTES };
 export const SEALED_CHUNK_BYTES = CHUNK_BYTES + TAG_BYTES;
 export const BATCH_CHUNKS = 16;
 export const BATCH_BYTES = BATCH_CHUNKS * SEALED_CHUNK_BYTES;
@@ -26,13 +26,6 @@ export const BATCH_BYTES = BATCH_CHUNKS * SEALED_CHUNK_BYTES;
 const TAGS_AT = BATCH_CHUNKS * CHUNK_BYTES;
 /** The counter is written in the nonce's last 6 counter bytes: 2^48 chunks of 64 KiB are 16 EiB. */
 const MAX_CHUNKS = 2 ** 48;
-
-/** The libsodium calls used (@types/sodium-native lists only the XChaCha variants). */
-interface Aead {
-  crypto_aead_chacha20poly1305_ietf_encrypt(c: Uint8Array, m: Uint8Array, ad: null, nsec: null, npub: Uint8Array, k: Uint8Array): number;
-  crypto_aead_chacha20poly1305_ietf_decrypt_detached(m: Uint8Array, nsec: null, c: Uint8Array, mac: Uint8Array, ad: null, npub: Uint8Array, k: Uint8Array): void;
-}
-const sodium = sodiumNative as unknown as Aead;
 
 /** Sealing plaintext into the payload, or opening the payload back into plaintext. */
 export type PayloadOp = 'seal' | 'open';
@@ -61,22 +54,16 @@ function writeNonce(nonce: Buffer, counter: number, last: boolean): Buffer {
  * in a worker (age-seal-worker.ts).
  */
 export function runBatchInPlace(bytes: Buffer, key: Uint8Array, job: BatchJob): number {
+  const cipher = chunkCipher();
   const nonce = Buffer.alloc(12);
   const { op, first, lengths, final } = job;
   for (const [i, length] of lengths.entries()) {
     writeNonce(nonce, first + i, final && i === lengths.length - 1);
     if (op === 'seal') {
-      const at = i * SEALED_CHUNK_BYTES;
-      // libsodium allows the ciphertext to start where the plaintext does.
-      sodium.crypto_aead_chacha20poly1305_ietf_encrypt(bytes.subarray(at, at + length + TAG_BYTES), bytes.subarray(at, at + length), null, null, nonce, key);
+      cipher.seal(bytes, i * SEALED_CHUNK_BYTES, length, key, nonce);
       continue;
     }
-    const body = bytes.subarray(i * CHUNK_BYTES, i * CHUNK_BYTES + length - TAG_BYTES);
-    try {
-      sodium.crypto_aead_chacha20poly1305_ietf_decrypt_detached(body, null, body, bytes.subarray(TAGS_AT + i * TAG_BYTES, TAGS_AT + (i + 1) * TAG_BYTES), null, nonce, key);
-    } catch {
-      return i;
-    }
+    if (!cipher.open(bytes, i * CHUNK_BYTES, length - TAG_BYTES, key, nonce, bytes, TAGS_AT + i * TAG_BYTES)) return i;
   }
   return -1;
 }

@@ -7,6 +7,8 @@ export const BACKUP_ERROR_CODES = [
   'age-format',
   /** The ciphertext does not authenticate: tampered, truncated, reordered or extended. */
   'age-integrity',
+  /** The cipher TASKFLOW_AGE_CIPHER asks for is not available (age-cipher.ts). */
+  'age-cipher',
   /** None of the identities given can open the file. */
   'age-no-identity',
   /** An object name that could escape the repository or collide with internal files. */
