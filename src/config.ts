@@ -6,6 +6,7 @@ import Value from 'typebox/value';
 import { TENANT_CONNECTION_LIMIT } from './platform/tenants/provision.ts';
 import { isNodeName } from './platform/replication/topology.ts';
 import { BackupConfigSchema, backupConfigProblems } from './platform/backup/config.ts';
+import { JURISDICTION_PATTERN, withinJurisdictions } from './platform/jurisdiction.ts';
 import { isExposed, networkProblems } from './platform/postgres/network.ts';
 import { MetricsConfigSchema, metricsConfigProblems } from './platform/metrics/config.ts';
 
@@ -25,9 +26,6 @@ const MAIL_FROM_PATTERN = '^([^<>\\r\\n]*<[^<>\\s@]+@[^<>\\s@]+>|[^<>\\s@]+@[^<>
 
 /** A site name: a data centre, region or room (`site-a`, `eu-west-1`). */
 const SITE_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
-
-/** ISO 3166-1 alpha-2, optionally with an ISO 3166-2 subdivision: `DE`, `CH-ZH`. */
-const JURISDICTION_PATTERN = '^[A-Z]{2}(-[A-Z0-9]{1,3})?$';
 
 /** A host name or an IP address, without scheme or port (`smtp.example.com`, `10.0.0.5`, `::1`). */
 const SMTP_HOST_PATTERN = '^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*)$';
@@ -194,7 +192,7 @@ export const ConfigSchema = Type.Object(
         defaultSite: Type.String({ pattern: SITE_PATTERN, maxLength: 64, default: 'local' }),
         /**
          * Each site's region and jurisdiction (P3). Once any site is described here, every node's
-         * site must be, and each site's jurisdiction must be in `allowedJurisdictions`.
+         * site must be, and each site's jurisdiction must be in `allowedJurisdictions` (or a subdivision of a country in it).
          */
         sites: Type.Record(
           Type.String(),
@@ -453,7 +451,7 @@ function siteProblems(replication: ParsedConfig['replication']): string[] {
     problems.push('replication.allowedJurisdictions: list the jurisdictions the cluster may run in (for example ["DE"]) when describing sites');
   }
   for (const [name, site] of Object.entries(sites)) {
-    if (allowed.length > 0 && !allowed.includes(site.jurisdiction)) {
+    if (allowed.length > 0 && !withinJurisdictions(site.jurisdiction, allowed)) {
       problems.push(
         `replication.sites.${name}.jurisdiction: site '${name}' is in ${site.jurisdiction}, outside replication.allowedJurisdictions (${allowed.join(', ')}); databases may not run there`,
       );

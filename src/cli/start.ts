@@ -11,6 +11,7 @@ import { DEMO_OWNER_EMAIL, ensureDemoTenant } from '../platform/tenants/demo.ts'
 import { issueSetupLink } from '../app/accounts/setup.ts';
 import { startMail, type MailService } from '../platform/mail/index.ts';
 import { startBackupJobs, type BackupJobs } from '../platform/backup/schedule.ts';
+import { checkBackupPlacement } from '../platform/backup/placement.ts';
 import type { MetricsServer } from '../app/metrics-server.ts';
 import { readMetricsToken } from '../platform/metrics/token.ts';
 import { configFrom, withGlobalOptions, type GlobalOptions } from './context.ts';
@@ -98,6 +99,8 @@ export function startCommand(): Command {
         // Scheduled backups, only when backup repositories are configured (docs/backups.md).
         backupJobs = await startBackupJobs(platform);
         if (!backupJobs) note('WARNING: backups are NOT configured: nothing is backed up and nothing alerts about it; configure backup.repositories and backup.recipients (docs/backups.md).');
+        // P8: a copy besides the primary and one in another region; missing ones warn, they do not stop the start.
+        for (const warning of await checkBackupPlacement(platform)) note(`WARNING: ${warning}`);
         const tls = await loadTls(config, log);
         server = await buildServer({ platform, tls });
         // The operator's metrics listener, on its own address (never the app's); it measures the app's requests too.

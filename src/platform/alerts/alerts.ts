@@ -23,6 +23,7 @@ export const ALERT_CODES = [
   'backup.interrupted',
   'backup.overdue',
   'backup.unproven',
+  'backup.placement',
   'restore.failed',
   'restore.interrupted',
   'replication.standby-down',

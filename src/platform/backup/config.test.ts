@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ConfigError, loadConfig } from '../../config.ts';
 import { generateIdentity } from './age-keys.ts';
-import { openRepositories } from './config.ts';
+import { backupPlacementWarnings, openRepositories } from './config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tf-backup-config-'));
 after(() => {
@@ -75,6 +75,33 @@ test('a repository outside the allowed jurisdictions is refused, naming the key'
   assert.doesNotMatch(message, /repositories\.0/);
   refused({ recipients: [keys.recipient], repositories: [local] }, /backup\.allowedJurisdictions: list the jurisdictions/);
   refused({ allowedJurisdictions: ['Germany'], recipients: [keys.recipient], repositories: [local] }, /backup\.allowedJurisdictions\/0|backup\.allowedJurisdictions\.0/);
+});
+
+test('a country allowed admits its subdivisions; a subdivision allowed admits only itself', () => {
+  const bavaria = { ...sftp, jurisdiction: 'DE-BY' };
+  assert.equal(load({ allowedJurisdictions: ['DE'], recipients: [keys.recipient], repositories: [local, bavaria] }).backup.repositories[1]?.jurisdiction, 'DE-BY');
+  const onlyBavaria = { allowedJurisdictions: ['DE-BY'], recipients: [keys.recipient] };
+  assert.equal(load({ ...onlyBavaria, repositories: [bavaria] }).backup.repositories.length, 1);
+  refused({ ...onlyBavaria, repositories: [bavaria, local] }, /backup\.repositories\.1\.jurisdiction: repository 'local' is in DE, outside backup\.allowedJurisdictions \(DE-BY\)/);
+  refused({ ...onlyBavaria, repositories: [bavaria, { ...local, jurisdiction: 'DE-BE' }] }, /repository 'local' is in DE-BE, outside/);
+  refused({ allowedJurisdictions: ['DE'], recipients: [keys.recipient], repositories: [{ ...local, jurisdiction: 'DK-84' }] }, /repository 'local' is in DK-84, outside/);
+});
+
+test('placement warns when backups have no secondary, or none outside the primary\'s region (P8), and refuses neither', () => {
+  const base = { allowedJurisdictions: ['DE'], recipients: [keys.recipient] };
+  assert.deepEqual(backupPlacementWarnings(load(base).backup), [], 'no repositories: start warns about that apart');
+  const [alone, ...more] = backupPlacementWarnings(load({ ...base, repositories: [local] }).backup);
+  assert.equal(more.length, 0);
+  assert.match(alone ?? '', /^backup\.repositories: 'local' \(region fra1\) is the only repository: backups have no copy offsite or in another region \(P8\).*docs\/backups\.md/);
+  const sameRegion = backupPlacementWarnings(load({ ...base, repositories: [local, { ...sftp, region: 'FRA1' }] }).backup);
+  assert.equal(sameRegion.length, 1);
+  assert.match(sameRegion[0] ?? '', /every repository \(local, offsite\) is in the primary's region fra1/);
+  assert.deepEqual(backupPlacementWarnings(load({ ...base, repositories: [local, sftp] }).backup), [], 'a secondary in nbg1');
+  // The primary is the one named, not the first: here the two fra1 repositories are both beside it.
+  const named = { ...base, primary: 'offsite', repositories: [local, { ...sftp, region: 'fra1' }, { ...local, name: 'archive', path: '/srv/archive' }] };
+  assert.match(backupPlacementWarnings(load(named).backup)[0] ?? '', /every repository \(local, offsite, archive\) is in the primary's region fra1/);
+  assert.deepEqual(backupPlacementWarnings(load({ ...named, repositories: [local, sftp] }).backup), [], 'offsite (nbg1) is the primary, local (fra1) elsewhere');
+  assert.match(backupPlacementWarnings(load({ ...base, primary: 'offsite', repositories: [sftp] }).backup)[0] ?? '', /'offsite' \(region nbg1\) is the only repository/);
 });
 
 test('a secret key is never accepted as configuration, and never echoed', () => {

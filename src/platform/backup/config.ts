@@ -4,6 +4,7 @@
  * be kept in (P3). src/config.ts embeds the schema and reports backupConfigProblems at load.
  */
 import Type from 'typebox';
+import { JURISDICTION_PATTERN, withinJurisdictions } from '../jurisdiction.ts';
 import { parseRecipient } from './age-keys.ts';
 import { checkObjectName } from './object-names.ts';
 import { DEFAULT_SNAPSHOT_ZSTD_LEVEL, DEFAULT_ZSTD_LEVEL } from './pipeline.ts';
@@ -13,7 +14,7 @@ import { S3Repository } from './s3-repository.ts';
 import { SftpRepository } from './sftp-repository.ts';
 
 /** ISO 3166-1 alpha-2, optionally with an ISO 3166-2 subdivision: `DE`, `CH-ZH`. */
-const Jurisdiction = Type.String({ pattern: '^[A-Z]{2}(-[A-Z0-9]{1,3})?$' });
+const Jurisdiction = Type.String({ pattern: JURISDICTION_PATTERN });
 /** A host name or an IP address, without scheme or port; never starting with `-`. */
 const HOST_PATTERN = '^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*)$';
 
@@ -62,7 +63,7 @@ const RepositorySchema = Type.Object(
 
 export const BackupConfigSchema = Type.Object(
   {
-    /** Where backups may be kept (P3); every repository's jurisdiction must be in this list. */
+    /** Where backups may be kept (P3); every repository's jurisdiction must be in this list, or a subdivision of a country in it. */
     allowedJurisdictions: Type.Array(Jurisdiction, { uniqueItems: true, default: [] }),
     /** age recipients (`age1…`) every object is encrypted to. Only public keys belong here. */
     recipients: Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { default: [] }),
@@ -175,7 +176,7 @@ export function backupConfigProblems(backup: BackupConfig): string[] {
     const key = `backup.repositories.${i}`;
     if (names.has(repo.name)) problems.push(`${key}.name: '${repo.name}' is used by another repository`);
     names.add(repo.name);
-    if (allowed.length > 0 && !allowed.includes(repo.jurisdiction)) {
+    if (allowed.length > 0 && !withinJurisdictions(repo.jurisdiction, allowed)) {
       problems.push(
         `${key}.jurisdiction: repository '${repo.name}' is in ${repo.jurisdiction}, outside backup.allowedJurisdictions (${allowed.join(', ')}); backups may not be placed there`,
       );
@@ -199,6 +200,29 @@ export function backupConfigProblems(backup: BackupConfig): string[] {
     problems.push('backup.recipients: at least one age recipient (age1…) is needed to encrypt backups; make one with age-keygen and keep its identity offline');
   }
   return problems;
+}
+
+/**
+ * What P8 asks of placement and a valid configuration may still lack: a copy besides the primary, and
+ * one in another region than the primary's. Warnings, not refusals: a single on-premises server
+ * legitimately keeps one repository. Empty when backups are not configured (start says so apart).
+ */
+export function backupPlacementWarnings(backup: BackupConfig): string[] {
+  const primary = backup.repositories.find((r) => r.name === backup.primary) ?? backup.repositories[0];
+  if (!primary) return [];
+  const secondaries = backup.repositories.filter((r) => r !== primary);
+  if (secondaries.length === 0) {
+    return [
+      `backup.repositories: '${primary.name}' (region ${primary.region}) is the only repository: backups have no copy offsite or in another region (P8); add a secondary repository in another region of an allowed jurisdiction (docs/backups.md#placement)`,
+    ];
+  }
+  const region = (r: RepositoryConfig) => r.region.trim().toLowerCase();
+  if (secondaries.every((r) => region(r) === region(primary))) {
+    return [
+      `backup.repositories: every repository (${backup.repositories.map((r) => r.name).join(', ')}) is in the primary's region ${primary.region}: losing that region loses every copy (P8); add a secondary repository in another region (docs/backups.md#placement)`,
+    ];
+  }
+  return [];
 }
 
 function isTimeZone(name: string): boolean {

@@ -50,3 +50,18 @@ test('sites carry a region and a jurisdiction, and a node outside the allowed ju
     (err: unknown) => err instanceof ConfigError && /replication\.sites\.fra\.jurisdiction/.test(err.message),
   );
 });
+
+test('a site in a subdivision of an allowed country is inside it; an allowed subdivision admits neither its country nor a sibling', () => {
+  const base = { dataDir: '/tmp/x', 'replication.defaultSite': 'muc' };
+  const sites = { muc: { region: 'eu-central', jurisdiction: 'DE-BY' }, ber: { region: 'eu-central-2', jurisdiction: 'DE-BE' } };
+  const ok = loadConfig({ env: {}, overrides: { ...base, 'replication.allowedJurisdictions': ['DE'], 'replication.sites': sites } });
+  assert.equal(ok.replication.sites.muc?.jurisdiction, 'DE-BY');
+  assert.throws(
+    () => loadConfig({ env: {}, overrides: { ...base, 'replication.allowedJurisdictions': ['DE-BY'], 'replication.sites': sites } }),
+    (err: unknown) => err instanceof ConfigError && /replication\.sites\.ber\.jurisdiction: site 'ber' is in DE-BE, outside replication\.allowedJurisdictions \(DE-BY\)/.test(err.message) && !/sites\.muc\./.test(err.message),
+  );
+  assert.throws(
+    () => loadConfig({ env: {}, overrides: { ...base, 'replication.allowedJurisdictions': ['DE-BY'], 'replication.sites': { ...sites, ber: { region: 'eu-central-2', jurisdiction: 'DE' } } } }),
+    (err: unknown) => err instanceof ConfigError && /site 'ber' is in DE, outside/.test(err.message),
+  );
+});

@@ -27,7 +27,7 @@ import type { RestoreIdentity } from './identity.ts';
 import { isRefusal, planRestoreToTime, type RestorePlan } from './restore-plan.ts';
 import { archiveUntilNow, releaseScratchRestore, removeScratchRestore, restoreIntoScratch, sweepInterruptedRestores, type ScratchRestore } from './scratch-restore.ts';
 import { loadDatabase, prepareLoaded } from './tenant-load.ts';
-import { assertNotInUse, dropIncoming, incomingName, installForNewTenant, swapIn, tenantUse } from './tenant-swap.ts';
+import { assertNotInUse, dropIncoming, incomingName, installForNewTenant, swapIn, tenantUse, type TenantUse } from './tenant-swap.ts';
 
 const RESTORE_LOCK = 7_317_301;
 
@@ -98,7 +98,10 @@ export async function restoreTenant(props: RestoreTenantProps): Promise<RestoreT
   if (props.asSlug !== undefined) {
     assertValidSlug(props.asSlug);
     if (await findTenantBySlug(platform.control, props.asSlug)) throw new AppError('conflict', `slug '${props.asSlug}' is taken`);
-  } else if (!props.force) assertNotInUse(tenant, await tenantUse(platform.target, tenant));
+  }
+  // With --force, what was in use goes to the audit log: whom the restore disconnected.
+  const useAtStart = props.asSlug === undefined ? await tenantUse(platform.target, tenant) : null;
+  if (useAtStart && !props.force) assertNotInUse(tenant, useAtStart);
 
   const audit = new Audit(new ControlDbAuditStore(platform.control));
   const target = openBackupTarget(platform.config);
@@ -142,10 +145,13 @@ export async function restoreTenant(props: RestoreTenantProps): Promise<RestoreT
         await releaseScratchRestore(platform, scratch);
         started = Date.now();
         let aside: string | null = null;
+        let forcedUse: TenantUse | null = null;
         if (created) await installForNewTenant(platform.target, { tenant: created, incoming });
         else {
           const current = (await findTenantById(platform.control, tenant.id)) ?? tenant;
-          if (!props.force) assertNotInUse(current, await tenantUse(platform.target, current));
+          const useAtSwap = await tenantUse(platform.target, current);
+          if (!props.force) assertNotInUse(current, useAtSwap);
+          else forcedUse = useAtSwap;
           props.onPhase?.('swapping the restored database in');
           aside = await swapIn(platform.target, { tenant: current, incoming, at: new Date() });
         }
@@ -167,7 +173,8 @@ export async function restoreTenant(props: RestoreTenantProps): Promise<RestoreT
           schemaVersion,
           timings: { ...timings, totalMs: Date.now() - began },
         };
-        await recordRestored(platform, { tenant, into, result, actor: props.actor, audit });
+        const force = props.force === true && props.asSlug === undefined;
+        await recordRestored(platform, { tenant, into, result, actor: props.actor, audit, force: force ? { atStart: useAtStart, atSwap: forcedUse } : null });
         await removeScratchRestore(platform, scratch);
         return result;
       } catch (err) {
@@ -181,7 +188,7 @@ export async function restoreTenant(props: RestoreTenantProps): Promise<RestoreT
     });
   } catch (err) {
     await audit
-      .record({ action: 'tenant.restored', outcome: 'failure', tenantId: tenant.id, actor: { type: 'operator', id: props.actor, label: props.actor }, subject: { type: 'tenant', id: tenant.id }, ip: null, userAgent: null, details: { at: at.toISOString(), as: props.asSlug ?? null, error: errorText(err) } })
+      .record({ action: 'tenant.restored', outcome: 'failure', tenantId: tenant.id, actor: { type: 'operator', id: props.actor, label: props.actor }, subject: { type: 'tenant', id: tenant.id }, ip: null, userAgent: null, details: { at: at.toISOString(), as: props.asSlug ?? null, force: props.force === true, error: errorText(err) } })
       .catch(() => undefined);
     // A refused request (in use, a bad time, no such tenant) is the caller's to fix; a missing WAL segment or a failure is an operator's.
     const refused = err instanceof AppError || (err instanceof UserError && !isRefusal(err, 'wal-missing'));
@@ -202,9 +209,17 @@ export async function restoreTenant(props: RestoreTenantProps): Promise<RestoreT
 }
 
 /** The registry, tenant events, audit log and the snapshot's proof after a successful restore. */
-async function recordRestored(platform: Platform, props: { tenant: Tenant; into: Tenant; result: RestoreTenantResult; actor: string; audit: Audit }): Promise<void> {
+async function recordRestored(
+  platform: Platform,
+  props: { tenant: Tenant; into: Tenant; result: RestoreTenantResult; actor: string; audit: Audit; force: { atStart: TenantUse | null; atSwap: TenantUse | null } | null },
+): Promise<void> {
   const { tenant, into, result } = props;
-  const detail = { at: result.at, snapshot: result.snapshot, reached: result.reached, asideDatabase: result.asideDatabase, from: tenant.slug };
+  // `force`: whether --force overrode the in-use check; `inUse`: who used the tenant when the restore began and at the swap (disconnected by it).
+  const detail = {
+    at: result.at, snapshot: result.snapshot, reached: result.reached, asideDatabase: result.asideDatabase, from: tenant.slug,
+    force: props.force !== null,
+    ...(props.force ? { inUse: { atStart: props.force.atStart, atSwap: props.force.atSwap } } : {}),
+  };
   const client = await platform.control.connect();
   try {
     await client.query('BEGIN');

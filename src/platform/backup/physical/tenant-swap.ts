@@ -27,6 +27,8 @@ export interface TenantUse {
   applications: string[];
   /** Signed-in sessions seen in the last minutes (not counted while the tenant is suspended). */
   recentSessions: number;
+  /** When the most recently seen of those sessions was last seen (ISO), or null. */
+  lastSessionSeenAt: string | null;
 }
 
 /** Who uses the tenant's database right now. */
@@ -34,19 +36,20 @@ export async function tenantUse(target: ConnectionTarget, tenant: Tenant): Promi
   const connections = await withAdminClient(target, maintenanceDb(target), async (admin) =>
     (await admin.query<{ app: string }>(`SELECT coalesce(nullif(application_name, ''), usename::text, '?') AS app FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'`, [tenant.databaseName])).rows,
   );
-  let recentSessions = 0;
+  let sessions = { recentSessions: 0, lastSessionSeenAt: null as string | null };
   if (tenant.status === 'active') {
-    recentSessions = await withAdminClient(target, tenant.databaseName, async (db) => {
+    sessions = await withAdminClient(target, tenant.databaseName, async (db) => {
       const exists = await db.query<{ ok: boolean }>(`SELECT to_regclass('app.sessions') IS NOT NULL AS ok`);
-      if (!exists.rows[0]?.ok) return 0;
-      const res = await db.query<{ n: string }>(
-        `SELECT count(*)::text AS n FROM app.sessions WHERE ended_at IS NULL AND expires_at > now() AND last_seen_at > now() - make_interval(mins => $1)`,
+      if (!exists.rows[0]?.ok) return sessions;
+      const res = await db.query<{ n: string; last: Date | null }>(
+        `SELECT count(*)::text AS n, max(last_seen_at) AS last FROM app.sessions WHERE ended_at IS NULL AND expires_at > now() AND last_seen_at > now() - make_interval(mins => $1)`,
         [RECENT_SESSION_MINUTES],
       );
-      return Number(res.rows[0]?.n ?? 0);
+      const row = res.rows[0];
+      return { recentSessions: Number(row?.n ?? 0), lastSessionSeenAt: row?.last ? row.last.toISOString() : null };
     });
   }
-  return { connections: connections.length, applications: [...new Set(connections.map((c) => c.app))].sort(), recentSessions };
+  return { connections: connections.length, applications: [...new Set(connections.map((c) => c.app))].sort(), ...sessions };
 }
 
 /** Refuses (409-class) when the tenant is in use, saying by what and how to proceed. */
@@ -54,10 +57,13 @@ export function assertNotInUse(tenant: Tenant, use: TenantUse): void {
   if (use.connections === 0 && use.recentSessions === 0) return;
   const parts: string[] = [];
   if (use.connections > 0) parts.push(`${use.connections} connection(s) to ${tenant.databaseName} (${use.applications.join(', ')})`);
-  if (use.recentSessions > 0) parts.push(`${use.recentSessions} session(s) active in the last ${RECENT_SESSION_MINUTES} minutes`);
+  if (use.recentSessions > 0) {
+    const seen = use.lastSessionSeenAt ? `, last seen at ${use.lastSessionSeenAt}` : '';
+    parts.push(`${use.recentSessions} session(s) seen in the last ${RECENT_SESSION_MINUTES} minutes${seen}`);
+  }
   throw new AppError(
     'conflict',
-    `tenant '${tenant.slug}' is in use: ${parts.join(', ')}. Suspend it first ('taskflow tenant suspend ${tenant.slug}'; its users then see a maintenance answer), or pass --force to disconnect them`,
+    `tenant '${tenant.slug}' is in use: ${parts.join('; ')}. Suspend it first ('taskflow tenant suspend ${tenant.slug}'; its users then see a maintenance answer), or pass --force to disconnect them`,
   );
 }
 
