@@ -213,10 +213,11 @@ export async function takeSnapshot(platform: SnapshotPlatform, options: Snapshot
       // The primary first: one that cannot be reached is named (host and port) before anything else fails on it.
       const source = await snapshotSource(platform);
       await stopAbandonedBasebackups(source, await sweepAbandonedObjects(platform, target, 'snapshot'));
-      const walArchiveError = await archiveWal(platform, source);
       const facts = await clusterFacts(platform);
       name = snapshotObjectName(facts.systemIdentifier, now());
       running = await beginLockedObject(platform, { kind: 'snapshot', name, cluster: facts.systemIdentifier, details: { repository: primary.name, server: facts.pgVersion } });
+      // After the row exists, so a repository that fails here already (a share not mounted) leaves the attempt in the catalog as failed.
+      const walArchiveError = await archiveWal(platform, source);
       const details = await writeSnapshot(platform, target, { name, facts, source, options, now });
       const counts = await rowCounts(platform, source, now);
       // Close the segment holding the counts' position, so the archive has it within seconds.
