@@ -6,19 +6,19 @@
  * to keep state in). A restore's target directory is never removed.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { listAlerts } from '../src/platform/alerts/alerts.ts';
 import { scratchRoot } from '../src/platform/backup/physical/scratch-cluster.ts';
 import { startBackupJobs } from '../src/platform/backup/schedule.ts';
-import { poll } from '../src/platform/replication/probe.ts';
 import type { Tenant } from '../src/platform/tenants/registry.ts';
 import { withBackupConfig } from './backup-export-fixtures.ts';
 import { serverNow, startInterruptiblePlatform, switchAndWaitArchived, withDb, type PhysicalTestPlatform } from './backup-physical-fixtures.ts';
-import { runCli, TASKFLOW_BIN } from './helpers/cli.ts';
+import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/platform.ts';
+import { killCliWhen, running } from './helpers/restore-processes.ts';
+import { postmasterPid } from './helpers/taskflow-process.ts';
 
 let tp: PhysicalTestPlatform;
 let acme: Tenant;
@@ -37,41 +37,16 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-function running(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
-function postmasterPid(pgData: string): number {
-  return Number(readFileSync(join(pgData, 'postmaster.pid'), 'utf8').split('\n')[0]);
-}
-
-/** Starts the CLI with `args`, waits until `ready` says so, then kills it with SIGKILL. */
-async function killWhen(args: string[], env: NodeJS.ProcessEnv, ready: () => boolean | Promise<boolean>): Promise<void> {
-  const child = spawn(process.execPath, [TASKFLOW_BIN, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  let done = false;
-  const exited = new Promise((r) => child.on('close', r)).then(() => (done = true));
-  const reached = await poll(async () => ((await ready()) ? true : done ? false : undefined), 120_000, 20);
-  child.kill('SIGKILL');
-  await exited;
-  assert.ok(reached, `the restore never got there: ${stderr}`);
-}
-
 test('a tenant restore killed while it loads: taskflow start removes the identity copy and the scratch server, and alerts', async () => {
   const at = await serverNow(tp.platform);
   const loading = async () => (await tp.platform.control.query(`SELECT 1 FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE 'taskflow:restore-incoming:%'`)).rowCount === 1;
-  await killWhen(['restore', 'tenant', 'acme', '--at', at.toISOString(), '--data-dir', tp.dataDir], { TASKFLOW_BACKUP_IDENTITY_FILE: tp.identityFile }, loading);
+  await killCliWhen(['restore', 'tenant', 'acme', '--at', at.toISOString(), '--data-dir', tp.dataDir], { TASKFLOW_BACKUP_IDENTITY_FILE: tp.identityFile }, loading);
 
   const [job] = readdirSync(scratchRoot(tp.platform.dir)).filter((n) => !n.startsWith('.'));
   assert.ok(job, 'the killed restore left its scratch job');
   const identityCopy = join(scratchRoot(tp.platform.dir), job, 'work', 'identity');
   assert.ok(existsSync(identityCopy), 'the identity copy is left behind');
-  const scratchPid = postmasterPid(join(scratchRoot(tp.platform.dir), job, 'pgdata'));
+  const scratchPid = postmasterPid(join(scratchRoot(tp.platform.dir), job, 'pgdata')) ?? 0;
   started.push(scratchPid);
   assert.ok(running(scratchPid), 'the scratch server is left running');
 
@@ -105,11 +80,11 @@ test('a cluster restore killed while it replays WAL: the next restore cluster re
   const args = (to: string) => ['restore', 'cluster', '--config', configFile, '--data-dir', join(work, 'no-data-dir'), '--at', at.toISOString(), '--to', to];
   const first = join(work, 'first');
   const workDirs = () => readdirSync(tmp).filter((n) => n.startsWith('taskflow-restore-'));
-  await killWhen(args(first), env, () => existsSync(join(first, 'postmaster.pid')) && workDirs().some((d) => existsSync(join(tmp, d, 'identity'))));
+  await killCliWhen(args(first), env, () => existsSync(join(first, 'postmaster.pid')) && workDirs().some((d) => existsSync(join(tmp, d, 'identity'))));
 
   const [left] = workDirs();
   assert.ok(left && existsSync(join(tmp, left, 'identity')), 'the identity copy is left behind');
-  const pid = postmasterPid(first);
+  const pid = postmasterPid(first) ?? 0;
   started.push(pid);
   assert.ok(running(pid), 'the restored server is left running');
 

@@ -5,10 +5,11 @@
  * snapshot that ended at or before TIME, checks the archived WAL from it to TIME is complete,
  * restores into DIR, replays to TIME, promotes, and reports the point reached from the server log.
  * DIR is then an ordinary PostgreSQL data directory with its archive_command emptied (PostgreSQL
- * keeps its WAL until TaskFlow installs the archive on it again).
+ * keeps its WAL until TaskFlow installs the archive on it again). A snapshot that cannot be read
+ * whole (damaged in the repository) leaves DIR as it was found: absent, or empty.
  */
-import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { chmodSync, existsSync, readdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Config } from '../../../config.ts';
 import { UserError } from '../../../errors.ts';
 import { freePort } from '../../postgres/local-cluster.ts';
@@ -67,11 +68,22 @@ export async function restoreCluster(props: RestoreClusterProps): Promise<Restor
     if (!repository || !repositoryConfig) throw new UserError(`no repository named '${props.repository ?? ''}'`, 2);
     props.onPhase?.(`reading repository ${repository.name}`);
     const plan = await planRestoreToTime(repository, props.at, props.systemIdentifier === undefined ? {} : { systemIdentifier: props.systemIdentifier });
+    const madeTo = !existsSync(to);
     makeOwnedDir(to, runAs);
+    // An empty directory the operator made keeps its mode (often 0755); PostgreSQL starts only on 0700.
+    chmodSync(to, 0o700);
     workDir = createRestoreWorkDir(to, runAs);
     props.onPhase?.(`extracting snapshot ${plan.snapshot.name}`);
     let started = Date.now();
-    await extractSnapshot({ tools, runAs, repository, name: plan.snapshot.name, identities: props.identity.identities, pgData: to });
+    try {
+      await extractSnapshot({ tools, runAs, repository, name: plan.snapshot.name, identities: props.identity.identities, pgData: to });
+    } catch (err) {
+      // Part of a snapshot is no data directory, but would look like one: remove what was extracted
+      // (the directory too when this restore made it; one the operator gave stays, empty again).
+      if (madeTo) rmSync(to, { recursive: true, force: true });
+      else for (const entry of readdirSync(to)) rmSync(join(to, entry), { recursive: true, force: true });
+      throw err;
+    }
     const extractMs = Date.now() - started;
     props.onPhase?.('checking it with pg_verifybackup');
     const verified = await verifyExtracted({ tools, runAs, pgData: to });

@@ -48,6 +48,9 @@ export async function extractSnapshot(props: RestoreTools & { repository: Reposi
       else reject(new Error(`tar could not extract ${props.name} (${signal ?? `exit ${code}`}): ${stderr.trim() || 'no message'}`));
     });
   });
+  // A failed read cuts tar's input off, so tar fails while the read is still checking the object:
+  // that rejection must not go unhandled meanwhile (it would end the process).
+  exited.catch(() => undefined);
   try {
     await readBackupObject({ repository: props.repository, name: props.name, identities: props.identities, destination: tar.stdin });
   } catch (err) {
