@@ -80,7 +80,7 @@ let chosen: ChunkCipher | null = null;
 /** The cipher this process uses, chosen on first use (see the module comment). */
 export function chunkCipher(): ChunkCipher {
   if (chosen) return chosen;
-  const wanted = process.env.TASKFLOW_AGE_CIPHER ?? 'auto';
+  const wanted = process.env.TASKFLOW_AGE_CIPHER || 'auto';
   if (wanted === 'libsodium') return (chosen = libsodium);
   if (wanted !== 'auto' && wanted !== 'openssl') {
     throw new BackupError('age-cipher', `TASKFLOW_AGE_CIPHER is '${wanted}'; it may be openssl, libsodium or unset`);

@@ -1,7 +1,7 @@
 /**
- * Worker threads that seal or open batches of age payload chunks side by side: one thread's
- * ChaCha20-Poly1305 (libsodium) is a little slower than the `age` CLI's, so an object larger than
- * a few batches is worked on by every core. A batch (age-payload.ts) is a SharedArrayBuffer: the
+ * Worker threads that seal or open batches of age payload chunks side by side, so the stream's
+ * thread only reads and lays out while the cipher (age-cipher.ts) runs elsewhere: an object larger
+ * than a few batches is worked on by every core. A batch (age-payload.ts) is a SharedArrayBuffer: the
  * stream's thread lays the input out in it, a worker runs it in place and the same memory goes on
  * as the output, so no bytes are copied back. (Transferring plain ArrayBuffers there and back
  * instead measured slower: every buffer a worker receives counts as its isolate's external memory,

@@ -1,6 +1,6 @@
 /**
  * Streaming age v1 encryption and decryption (c2sp.org/age): the header (age-header.ts) with
- * Node's X25519 and HKDF, the payload (age-payload.ts) with libsodium's ChaCha20-Poly1305, as the
+ * Node's X25519 and HKDF, the payload (age-payload.ts) with ChaCha20-Poly1305 (age-cipher.ts), as the
  * bytes pass, in batches of 16 chunks: the first few on the stream's thread, the rest on every
  * core (age-seal-pool.ts), the output always in order. Memory stays bounded whatever the object's
  * size: the batch being filled and two per worker under way, 1 MiB each.
