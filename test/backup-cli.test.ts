@@ -109,6 +109,18 @@ describe('taskflow backup', () => {
     assert.match(missing.stderr, /no backup object '999999'/);
   });
 
+  test('verify --object checks every copy of one object, by id or name; an unknown one is exit 3', async () => {
+    const [one] = await json<CatalogEntry[]>('list', '--kind', 'export', '--tenant', 'globex');
+    for (const ref of [one!.id, one!.name]) {
+      const res = await cli('verify', '--object', String(ref));
+      assert.equal(res.code, 0, res.stderr);
+      assert.match(res.stderr, /^2 of 2 stored copies match their checksums$/m, 'the primary and the second repository');
+    }
+    const missing = await cli('verify', '--object', '999999');
+    assert.equal(missing.code, 3, missing.stderr);
+    assert.match(missing.stderr, /no backup object '999999'/);
+  });
+
   test('prune --dry-run shows what prune deletes; prune deletes it from every repository', async () => {
     const acme = await json<CatalogEntry[]>('list', '--kind', 'export', '--tenant', 'acme');
     const old = acme[acme.length - 1]!;

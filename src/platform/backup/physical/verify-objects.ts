@@ -4,6 +4,7 @@
  * is needed, so the server proves its backups intact on its own. A good copy gets its
  * `verified_at` renewed; a bad or missing one raises `backup.corrupted` for that repository.
  */
+import { UserError } from '../../../errors.ts';
 import { listObjects, getObject, recordLocation, type CatalogEntry } from '../catalog.ts';
 import { errorText, resolveAlerts } from '../outcomes.ts';
 import { verifyBackupObject } from '../pipeline.ts';
@@ -34,7 +35,7 @@ export async function verifyObjects(platform: BackupPlatform, options: VerifyObj
     let entries: CatalogEntry[];
     if (options.object !== undefined) {
       const one = await getObject(platform.control, options.object);
-      if (!one) throw new Error(`no backup object ${options.object}`);
+      if (!one) throw new UserError(`no backup object '${options.object}'`, 3);
       entries = [one];
     } else entries = await listObjects(platform.control, { state: 'complete', limit: 1_000_000, ascending: true });
     const copies = entries.filter((e) => e.state === 'complete').flatMap((e) => e.locations.map((l) => ({ entry: e, repository: l.repository })));
