@@ -112,7 +112,7 @@ describe('taskflow backup', () => {
   test('verify --object checks every copy of one object, by id or name; an unknown one is exit 3', async () => {
     const [one] = await json<CatalogEntry[]>('list', '--kind', 'export', '--tenant', 'globex');
     for (const ref of [one!.id, one!.name]) {
-      const res = await cli('verify', '--object', String(ref));
+      const res = await cli('verify', '--object', ref);
       assert.equal(res.code, 0, res.stderr);
       assert.match(res.stderr, /^2 of 2 stored copies match their checksums$/m, 'the primary and the second repository');
     }
