@@ -82,6 +82,11 @@ test('a session seen in the last five minutes refuses the restore, saying when i
   assert.equal(/last seen at (\S+)\./.exec(refused.stderr)?.[1], seen?.toISOString(), 'the message says when the session was last seen');
   assert.doesNotMatch(refused.stderr, /connection/, 'no connection is blamed: none was open');
   await assertNothingChanged();
+  const [attempt] = await listAuditEvents(tp.platform.control, { tenantId: acme.id, action: 'tenant.restored' });
+  assert.equal(attempt?.outcome, 'failure', 'the refused attempt is in the audit log');
+  assert.match(attempt.actorLabel ?? '', /^cli:./, 'with who tried');
+  assert.equal(attempt.details.refused, 'in-use');
+  assert.match(String(attempt.details.error), /last seen at/);
 });
 
 test('a session last seen six minutes ago, or any session of a suspended tenant, does not make it in use', async () => {
@@ -137,7 +142,8 @@ test('--force through the CLI restores, disconnects the connection, ends every s
     await holder.end().catch(() => undefined);
   }
 
-  const [audit, ...more] = await listAuditEvents(tp.platform.control, { tenantId: acme.id, action: 'tenant.restored' });
+  const entries = await listAuditEvents(tp.platform.control, { tenantId: acme.id, action: 'tenant.restored' });
+  const [audit, ...more] = entries.filter((e) => e.outcome === 'success');
   assert.equal(more.length, 0, 'the refusals above restored nothing');
   assert.equal(audit?.outcome, 'success');
   assert.match(audit.actorLabel ?? '', /^cli:./, 'who ran it');

@@ -99,11 +99,21 @@ export async function restoreTenant(props: RestoreTenantProps): Promise<RestoreT
     assertValidSlug(props.asSlug);
     if (await findTenantBySlug(platform.control, props.asSlug)) throw new AppError('conflict', `slug '${props.asSlug}' is taken`);
   }
+  const audit = new Audit(new ControlDbAuditStore(platform.control));
   // With --force, what was in use goes to the audit log: whom the restore disconnected.
   const useAtStart = props.asSlug === undefined ? await tenantUse(platform.target, tenant) : null;
-  if (useAtStart && !props.force) assertNotInUse(tenant, useAtStart);
+  if (useAtStart && !props.force) {
+    try {
+      assertNotInUse(tenant, useAtStart);
+    } catch (err) {
+      // A refused attempt is recorded too: who tried to restore what, and why it did not happen.
+      await audit
+        .record({ action: 'tenant.restored', outcome: 'failure', tenantId: tenant.id, actor: { type: 'operator', id: props.actor, label: props.actor }, subject: { type: 'tenant', id: tenant.id }, ip: null, userAgent: null, details: { at: at.toISOString(), as: null, force: false, refused: 'in-use', error: errorText(err) } })
+        .catch(() => undefined);
+      throw err;
+    }
+  }
 
-  const audit = new Audit(new ControlDbAuditStore(platform.control));
   const target = openBackupTarget(platform.config);
   const repository = props.repository === undefined ? target.primary : target.all.find((r) => r.name === props.repository);
   const repositoryConfig = platform.config.backup.repositories.find((r) => r.name === repository?.name);
