@@ -96,6 +96,21 @@ test('a snapshot streams a server-compressed base backup into the repository and
   assert.ok(names.split('\n').some((n) => /pg_wal\/[0-9A-F]{24}$/.test(n)), 'the WAL it needs is inside (-X fetch)');
 });
 
+test('backup.rowCountTenants caps the tenant databases a snapshot counts (two connections each): 0 counts the control database only', async () => {
+  const backup = tp.platform.config.backup;
+  const was = backup.rowCountTenants;
+  backup.rowCountTenants = 0;
+  try {
+    const entry = await takeSnapshot(tp.platform);
+    const d = entry.details as unknown as SnapshotDetails;
+    assert.ok(d.rowCounts, d.rowCountsError);
+    assert.deepEqual(Object.keys(d.rowCounts.databases), ['taskflow_control']);
+  } finally {
+    backup.rowCountTenants = was;
+  }
+  assert.equal(was, 25, 'the default');
+});
+
 test('a snapshot killed half way: the next run marks it failed and alerts; nothing of it stays in the repository; the live data is untouched', async () => {
   const child = spawn(process.execPath, [CHILD, tp.dataDir, '1M'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

@@ -79,6 +79,12 @@ export const BackupConfigSchema = Type.Object(
      */
     snapshotCompressionLevel: Type.Integer({ minimum: 1, maximum: 19, default: DEFAULT_SNAPSHOT_ZSTD_LEVEL }),
     /**
+     * Tenant databases whose row counts a snapshot records (besides the control database's), taken
+     * in turn from snapshot to snapshot: counting holds two connections per database at once, which
+     * for every tenant of a large cluster would crowd out the app's (row-counts.ts).
+     */
+    rowCountTenants: Type.Integer({ minimum: 0, maximum: 100, default: 25 }),
+    /**
      * PostgreSQL's archive_timeout while backups are configured: a WAL segment is closed and archived
      * at least this often when anything was written, so at most this many seconds of committed data
      * are at risk (P7).

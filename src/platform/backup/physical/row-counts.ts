@@ -116,6 +116,20 @@ async function closeAll(held: Held[]): Promise<void> {
   await Promise.all(held.map((h) => h.reader.end().catch(() => undefined)));
 }
 
+/**
+ * The databases a snapshot counts: all of them when there are at most `limit`, otherwise `limit`
+ * consecutive ones (in name order, wrapping) starting where the day's turn begins, so successive
+ * daily snapshots cover every database within ceil(n / limit) days.
+ */
+export function rowCountSample(databases: readonly string[], limit: number, at: Date): string[] {
+  const sorted = [...databases].sort();
+  if (sorted.length <= limit) return sorted;
+  if (limit <= 0) return [];
+  const day = Math.floor(at.getTime() / 86_400_000);
+  const start = (day * limit) % sorted.length;
+  return Array.from({ length: limit }, (_, i) => sorted[(start + i) % sorted.length] as string);
+}
+
 export interface CountOptions {
   /** Give up after this long (default 30 s). */
   timeoutMs?: number;

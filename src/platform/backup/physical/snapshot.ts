@@ -28,7 +28,7 @@ import { writeBackupObject } from '../pipeline.ts';
 import { beginLockedObject, sweepAbandonedObjects } from '../run-lock.ts';
 import { clusterIdentifier, requireBackups, withBackupTarget, type BackupPlatform, type BackupTarget } from '../service.ts';
 import { startBaseBackup, type BaseBackupFacts } from './basebackup-protocol.ts';
-import { countRowsAtOnePosition, type RowCounts } from './row-counts.ts';
+import { countRowsAtOnePosition, rowCountSample, type RowCounts } from './row-counts.ts';
 import { ensureWalArchiving } from './wal-archive.ts';
 import { snapshotObjectName } from './wal-names.ts';
 
@@ -173,7 +173,8 @@ async function clusterFacts(platform: SnapshotPlatform): Promise<{ systemIdentif
 async function rowCounts(platform: SnapshotPlatform, source: SnapshotSource, now: () => Date): Promise<{ counts: RowCounts | null; error?: string }> {
   try {
     const tenants = await exportableTenants(platform);
-    return { counts: await countRowsAtOnePosition(source.admin, [CONTROL_DB, ...tenants.map((t) => t.databaseName)], { now }) };
+    const counted = rowCountSample(tenants.map((t) => t.databaseName), platform.config.backup.rowCountTenants, now());
+    return { counts: await countRowsAtOnePosition(source.admin, [CONTROL_DB, ...counted], { now }) };
   } catch (err) {
     platform.log.warn({ err: errorText(err) }, 'snapshot taken without row counts');
     return { counts: null, error: errorText(err) };
