@@ -5,42 +5,29 @@
  * and resolves the alert.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { StoredAlert } from '../src/platform/alerts/alerts.ts';
 import { generateIdentity } from '../src/platform/backup/age-keys.ts';
 import { fsRepository } from './backup-export-fixtures.ts';
-import { runCli, TASKFLOW_BIN } from './helpers/cli.ts';
+import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/platform.ts';
-
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TASKFLOW_')) env[k] = v;
-  return env;
-}
+import { exited, startTaskflow } from './helpers/taskflow-process.ts';
 
 /** Runs `taskflow start` until it is up, calls `fn` with what it printed on stderr, then stops it (SIGTERM, exit 0). */
 async function whileStarted(dataDir: string, fn: (stderr: string) => Promise<void>): Promise<void> {
-  const child = spawn(process.execPath, [TASKFLOW_BIN, 'start', '--tls', 'off', '--port', '0', '--data-dir', dataDir], { env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  const running = new Promise<void>((resolve, reject) => {
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      if (stderr.includes('Press Ctrl-C')) resolve();
-    });
-    child.once('exit', (code) => {
-      reject(new Error(`taskflow start exited (${String(code)}): ${stderr.slice(-2000)}`));
-    });
-  });
+  const spawned: { child?: ChildProcess } = {};
   try {
-    await running;
-    await fn(stderr);
+    const started = await startTaskflow({ args: ['--tls', 'off', '--port', '0', '--data-dir', dataDir], onSpawn: (c) => (spawned.child = c) });
+    await fn(started.stderr());
   } finally {
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0, stderr.slice(-2000));
+    if (spawned.child) {
+      const code = exited(spawned.child);
+      spawned.child.kill('SIGTERM');
+      assert.equal(await code, 0);
+    }
   }
 }
 
