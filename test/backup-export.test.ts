@@ -166,7 +166,7 @@ describe('tenant exports', () => {
       assert.ok(ok?.ok, ok?.error);
       assert.ok(!(await openAlertKeys(tp)).includes('backup.repository-full:small'));
     } finally {
-      tmpfs.unmount();
+      await tmpfs.unmount();
     }
   });
 

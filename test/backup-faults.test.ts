@@ -175,7 +175,7 @@ describe('backup faults', () => {
       await writeBackupObject({ repository: repo, name: 'snapshots/small', kind: 'snapshot', source: Readable.from([randomBytes(1000)]), recipients });
       assert.equal((await verifyBackupObject({ repository: repo, name: 'snapshots/small' })).ok, true);
     } finally {
-      tmpfs.unmount();
+      await tmpfs.unmount();
     }
   });
 
@@ -195,7 +195,7 @@ describe('backup faults', () => {
       assert.equal(statSync(join(tmpfs.path, 'snapshots')).isDirectory(), true);
       await repo.close();
     } finally {
-      tmpfs.unmount();
+      await tmpfs.unmount();
     }
   });
 
@@ -293,7 +293,7 @@ describe('backup faults', () => {
       assert.equal(await small.stat(name), null);
       assert.deepEqual(dotFilesUnder(tmpfs.path), []);
     } finally {
-      tmpfs.unmount();
+      await tmpfs.unmount();
     }
   });
 });

@@ -199,7 +199,7 @@ function descendants(root: number): number[] {
 }
 
 /** A tmpfs of `size` mounted on a fresh directory (root only); unmount() removes it again. */
-export function mountSmallTmpfs(size: string): { path: string; unmount(): void } {
+export function mountSmallTmpfs(size: string): { path: string; unmount(): Promise<void> } {
   const path = tempDir('tmpfs');
   const out = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', path], { encoding: 'utf8' });
   if (out.status !== 0) {
@@ -208,8 +208,15 @@ export function mountSmallTmpfs(size: string): { path: string; unmount(): void }
   }
   return {
     path,
-    unmount() {
-      spawnSync('umount', [path]);
+    /**
+     * Waits for whatever still writes there (an archive_command: umount says busy until it is done),
+     * so the directory is never removed while the tmpfs is still mounted on it.
+     */
+    async unmount() {
+      for (let tries = 0; spawnSync('umount', [path]).status !== 0; tries++) {
+        if (tries === 300) throw new Error(`${path} stays busy; unmount it by hand`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
       rmSync(path, { recursive: true, force: true });
     },
   };

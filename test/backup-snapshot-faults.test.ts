@@ -6,7 +6,6 @@
  * and the next run after the fault is cleared succeeds and resolves the alert.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -65,24 +64,11 @@ function fill(dir: string, leave: number): void {
   }
 }
 
-/**
- * A tmpfs repository the PostgreSQL OS user may reach (the archiver makes its own wal/ there).
- * Its unmount waits for an archive_command still writing there (umount says busy until then),
- * so the directory is never removed while the tmpfs is still mounted on it.
- */
-function mountRepository(size: string): { path: string; unmount(): Promise<void> } {
+/** A tmpfs repository the PostgreSQL OS user may reach (the archiver makes its own wal/ there). */
+function mountRepository(size: string): ReturnType<typeof mountSmallTmpfs> {
   const tmpfs = mountSmallTmpfs(size);
   chmodSync(tmpfs.path, 0o711);
-  return {
-    path: tmpfs.path,
-    async unmount() {
-      for (let tries = 0; spawnSync('umount', [tmpfs.path]).status !== 0; tries++) {
-        if (tries === 300) throw new Error(`${tmpfs.path} stays busy; unmount it by hand`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      tmpfs.unmount();
-    },
-  };
+  return tmpfs;
 }
 
 async function openAlert(key: string) {

@@ -100,16 +100,19 @@ export async function restoreTenant(props: RestoreTenantProps): Promise<RestoreT
     if (await findTenantBySlug(platform.control, props.asSlug)) throw new AppError('conflict', `slug '${props.asSlug}' is taken`);
   }
   const audit = new Audit(new ControlDbAuditStore(platform.control));
+  /** A `tenant.restored` failure in the audit log: who tried, for when, why it did not happen. */
+  const recordFailure = (err: unknown, details: Record<string, unknown>) =>
+    audit
+      .record({ action: 'tenant.restored', outcome: 'failure', tenantId: tenant.id, actor: { type: 'operator', id: props.actor, label: props.actor }, subject: { type: 'tenant', id: tenant.id }, ip: null, userAgent: null, details: { at: at.toISOString(), as: props.asSlug ?? null, force: props.force === true, ...details, error: errorText(err) } })
+      .catch(() => undefined);
   // With --force, what was in use goes to the audit log: whom the restore disconnected.
   const useAtStart = props.asSlug === undefined ? await tenantUse(platform.target, tenant) : null;
   if (useAtStart && !props.force) {
     try {
       assertNotInUse(tenant, useAtStart);
     } catch (err) {
-      // A refused attempt is recorded too: who tried to restore what, and why it did not happen.
-      await audit
-        .record({ action: 'tenant.restored', outcome: 'failure', tenantId: tenant.id, actor: { type: 'operator', id: props.actor, label: props.actor }, subject: { type: 'tenant', id: tenant.id }, ip: null, userAgent: null, details: { at: at.toISOString(), as: null, force: false, refused: 'in-use', error: errorText(err) } })
-        .catch(() => undefined);
+      // A refused attempt is recorded too.
+      await recordFailure(err, { refused: 'in-use' });
       throw err;
     }
   }
@@ -197,9 +200,7 @@ export async function restoreTenant(props: RestoreTenantProps): Promise<RestoreT
       }
     });
   } catch (err) {
-    await audit
-      .record({ action: 'tenant.restored', outcome: 'failure', tenantId: tenant.id, actor: { type: 'operator', id: props.actor, label: props.actor }, subject: { type: 'tenant', id: tenant.id }, ip: null, userAgent: null, details: { at: at.toISOString(), as: props.asSlug ?? null, force: props.force === true, error: errorText(err) } })
-      .catch(() => undefined);
+    await recordFailure(err, {});
     // A refused request (in use, a bad time, no such tenant) is the caller's to fix; a missing WAL segment or a failure is an operator's.
     const refused = err instanceof AppError || (err instanceof UserError && !isRefusal(err, 'wal-missing'));
     if (!refused) {
