@@ -26,6 +26,20 @@ export interface ChunkCipher {
    * tags[tagAt, tagAt + 16); returns whether it did (the bytes are then not plaintext).
    */
   open(bytes: Uint8Array, at: number, length: number, key: Uint8Array, nonce: Uint8Array, tags: Uint8Array, tagAt: number): boolean;
+  /**
+   * `openssl` only: runs whole batches (age-payload.ts's layout) on libuv's thread pool, so no
+   * worker thread is needed.
+   */
+  readonly batches?: BatchRunner;
+}
+
+/** Runs age payload batches off the JavaScript thread. */
+export interface BatchRunner {
+  /**
+   * Seals or opens `bytes` in place; resolves to the index of the first chunk that did not open,
+   * or -1. `bytes` must not be touched until it settles.
+   */
+  run(bytes: Buffer, key: Uint8Array, first: number, lengths: number[], final: boolean, seal: boolean): Promise<number>;
 }
 
 /** The libsodium calls used (@types/sodium-native lists only the XChaCha variants). */
@@ -57,6 +71,7 @@ interface NativeAead {
   seal(bytes: Uint8Array, at: number, length: number, key: Uint8Array, nonce: Uint8Array): void;
   open(bytes: Uint8Array, at: number, length: number, key: Uint8Array, nonce: Uint8Array, tags: Uint8Array, tagAt: number): boolean;
   version(): string;
+  runBatch(bytes: Buffer, key: Uint8Array, first: number, lengths: number[], final: boolean, seal: boolean): Promise<number>;
 }
 
 /** Where native/build.sh puts the module. */
@@ -71,6 +86,9 @@ function loadOpenssl(): (ChunkCipher & { version: string }) | null {
       native.seal(bytes, at, length, key, nonce);
     },
     open: (bytes, at, length, key, nonce, tags, tagAt) => native.open(bytes, at, length, key, nonce, tags, tagAt),
+    batches: {
+      run: (bytes, key, first, lengths, final, seal) => native.runBatch(bytes, key, first, lengths, final, seal),
+    },
     version: native.version(),
   };
 }

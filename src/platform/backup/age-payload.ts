@@ -89,10 +89,12 @@ export class PayloadBatch {
   readonly lengths: number[] = [0];
   readonly #capacity: number;
 
-  constructor(op: PayloadOp, first: number, shared: boolean) {
+  /** `bytes`: BATCH_BYTES of memory (see batchMemory). */
+  constructor(op: PayloadOp, first: number, bytes: Buffer) {
+    if (bytes.length < BATCH_BYTES) throw new RangeError(`an age batch needs ${BATCH_BYTES} bytes, not ${bytes.length}`);
     this.op = op;
     this.first = first;
-    this.bytes = shared ? Buffer.from(new SharedArrayBuffer(BATCH_BYTES)) : Buffer.allocUnsafeSlow(BATCH_BYTES);
+    this.bytes = bytes;
     this.#capacity = op === 'seal' ? CHUNK_BYTES : SEALED_CHUNK_BYTES;
   }
 
@@ -156,6 +158,11 @@ export class PayloadBatch {
     const held = this.lengths[last] as number;
     return this.op === 'seal' ? last * SEALED_CHUNK_BYTES + held + TAG_BYTES : last * CHUNK_BYTES + held - TAG_BYTES;
   }
+}
+
+/** New memory for a batch: shared when a worker thread will run it. */
+export function batchMemory(shared: boolean): Buffer {
+  return shared ? Buffer.from(new SharedArrayBuffer(BATCH_BYTES)) : Buffer.allocUnsafeSlow(BATCH_BYTES);
 }
 
 /** The error for a chunk of the payload that cannot be opened. */

@@ -1,5 +1,6 @@
 /**
- * Worker threads that seal or open batches of age payload chunks side by side, so the stream's
+ * For the `libsodium` cipher (the `openssl` one runs batches on libuv's thread pool instead,
+ * age-cipher.ts): worker threads that seal or open batches of age payload chunks side by side, so the stream's
  * thread only reads and lays out while the cipher (age-cipher.ts) runs elsewhere: an object larger
  * than a few batches is worked on by every core. A batch (age-payload.ts) is a SharedArrayBuffer: the
  * stream's thread lays the input out in it, a worker runs it in place and the same memory goes on

@@ -8,14 +8,14 @@ import { Duplex, Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
 import { bytesPulledWhileStalled } from '../../../test/helpers/streams.ts';
+import { chunkCipher } from './age-cipher.ts';
 import { generateIdentity, parseIdentity, parseRecipient, type AgeIdentity, type AgeRecipient } from './age-keys.ts';
-import { payloadPool } from './age-seal-pool.ts';
 import { CHUNK_BYTES, createAgeDecryptStream, createAgeEncryptStream } from './age-stream.ts';
 import { isBackupError, type BackupErrorCode } from './errors.ts';
 
 const keys = generateIdentity();
-const recipient = parseRecipient(keys.recipient);
-const identity = parseIdentity(keys.identity);
+export const recipient = parseRecipient(keys.recipient);
+export const identity = parseIdentity(keys.identity);
 const SEALED = CHUNK_BYTES + 16;
 
 /** Feeds `data` in pieces of varying size, to exercise every buffering path. */
@@ -30,7 +30,7 @@ function pieces(data: Buffer): Readable {
   return Readable.from(parts);
 }
 
-async function collect(source: Readable, transform: NodeJS.ReadWriteStream): Promise<Buffer> {
+export async function collect(source: Readable, transform: NodeJS.ReadWriteStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   await pipeline(
     source,
@@ -45,11 +45,11 @@ async function collect(source: Readable, transform: NodeJS.ReadWriteStream): Pro
   return Buffer.concat(chunks);
 }
 
-function encrypt(plain: Buffer, recipients: AgeRecipient[] = [recipient]): Promise<Buffer> {
+export function encrypt(plain: Buffer, recipients: AgeRecipient[] = [recipient]): Promise<Buffer> {
   return collect(pieces(plain), createAgeEncryptStream(recipients));
 }
 
-function decrypt(sealed: Buffer, identities: AgeIdentity[] = [identity]): Promise<Buffer> {
+export function decrypt(sealed: Buffer, identities: AgeIdentity[] = [identity]): Promise<Buffer> {
   return collect(pieces(sealed), createAgeDecryptStream(identities));
 }
 
@@ -204,12 +204,16 @@ test('memory stays bounded while decrypting: a consumer that stops reading stops
   // Destroying the pair at the end aborts it; that is the end of the test, not a failure.
   roundTrip.on('error', () => undefined);
   const produced = await bytesPulledWhileStalled(roundTrip);
-  // What the encryption holds (see above), and as much again for the decryption.
-  assert.ok(produced <= 16 * 1024 * 1024, `${produced / 1024 / 1024} MiB pulled from the source`);
+  // Each of the two streams: the write it is taking, the batch being filled, the batches under way
+  // (three on libuv's pool, or two per worker) and what it handed on unread; 21 MiB measured.
+  assert.ok(produced <= 24 * 1024 * 1024, `${produced / 1024 / 1024} MiB pulled from the source`);
 });
 
-test('objects up to 8 MiB are encrypted and decrypted without starting a worker thread (taskflow wal)', () => {
-  // A fresh process: the pool is shared by the process, and other tests here start it.
+/** Whether this process's cipher runs batches on libuv's pool (openssl) rather than in worker threads (libsodium). */
+const runsOnLibuv = chunkCipher().batches !== undefined;
+
+test(`${chunkCipher().name}: ${runsOnLibuv ? 'no object starts a worker thread' : 'objects up to 8 MiB are encrypted and decrypted without starting a worker thread (taskflow wal)'}`, () => {
+  // A fresh process with this one's cipher: the pool is shared by the process, and other tests here start it.
   const script = `
     import { generateIdentity, parseIdentity, parseRecipient } from '${import.meta.dirname}/age-keys.ts';
     import { payloadPool } from '${import.meta.dirname}/age-seal-pool.ts';
@@ -224,48 +228,14 @@ test('objects up to 8 MiB are encrypted and decrypted without starting a worker 
   try {
     writeFileSync(join(dir, 'round-trip.mjs'), script);
     const run = (bytes: number): string => {
-      const child = spawnSync(process.execPath, [join(dir, 'round-trip.mjs'), String(bytes)], { encoding: 'utf8' });
+      const child = spawnSync(process.execPath, [join(dir, 'round-trip.mjs'), String(bytes)], { encoding: 'utf8', env: { ...process.env, TASKFLOW_AGE_CIPHER: chunkCipher().name } });
       assert.equal(child.status, 0, child.stderr);
       return child.stdout.trim();
     };
     assert.equal(run(8 * 1024 * 1024), 'true 0');
-    assert.match(run(8 * 1024 * 1024 + 1), /^true [1-9]/);
+    if (runsOnLibuv) assert.equal(run(40 * 1024 * 1024 + 1), 'true 0');
+    else assert.match(run(8 * 1024 * 1024 + 1), /^true [1-9]/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-});
-
-/** Runs `data` through `transform` in 1 MiB writes, stopping every worker once `stopAt` bytes went in. */
-async function throughStoppingWorkers(data: Buffer, stopAt: number, transform: NodeJS.ReadWriteStream): Promise<{ out: Buffer } | { err: Error }> {
-  const pool = payloadPool();
-  assert.ok(pool, 'this machine has more than one core');
-  const source = Readable.from(
-    (async function* () {
-      for (let at = 0; at < data.length; at += 1024 * 1024) {
-        yield data.subarray(at, at + 1024 * 1024);
-        if (at === stopAt) await pool.close();
-      }
-    })(),
-  );
-  return collect(source, transform).then(
-    (out) => ({ out }),
-    (err: unknown) => ({ err: err as Error }),
-  );
-}
-
-test('workers stopped in the middle of a decryption fail it or are replaced, never stall or garble it', async () => {
-  const plain = randomBytes(24 * 1024 * 1024);
-  const outcome = await throughStoppingWorkers(await encrypt(plain), 12 * 1024 * 1024, createAgeDecryptStream([identity]));
-  if ('err' in outcome) assert.match(outcome.err.message, /age worker/);
-  else assert.deepEqual(outcome.out, plain);
-});
-
-test('workers stopped in the middle of a stream fail it or are replaced, never stall or garble it', async () => {
-  const plain = randomBytes(24 * 1024 * 1024);
-  const outcome = await throughStoppingWorkers(plain, 8 * 1024 * 1024, createAgeEncryptStream([recipient]));
-  if ('err' in outcome) assert.match(outcome.err.message, /age worker/);
-  else assert.deepEqual(await decrypt(outcome.out), plain);
-  // The pool starts fresh workers for the next stream.
-  const next = randomBytes(5 * 1024 * 1024);
-  assert.deepEqual(await decrypt(await encrypt(next)), next);
 });
