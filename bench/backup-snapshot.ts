@@ -11,7 +11,8 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { generateIdentity, parseRecipient } from '../src/platform/backup/age-keys.ts';
 import { FilesystemRepository } from '../src/platform/backup/fs-repository.ts';
 import { manifestName } from '../src/platform/backup/manifest.ts';
@@ -45,13 +46,19 @@ export interface SnapshotResult {
   /** Bytes of pg_basebackup's tar stream (cluster and WAL). */
   tarBytes: number;
   pgBasebackupToDevNull: Timing;
+  /**
+   * The pipeline's first stage alone: the same BASE_BACKUP (server-side zstd at the snapshot level)
+   * read by TaskFlow and thrown away, without age, SHA-256 or the repository. Pipeline minus this is
+   * what TaskFlow's own stages add.
+   */
+  serverSideOnly: Timing;
   /** At the default snapshot level (backup.snapshotCompressionLevel). */
   pipeline: Timing & { level: number; sizes: { compressed: number; stored: number } };
   /** The same at level 3 (backup.compressionLevel's default), for the trade-off. */
   pipelineAtLevel3: Timing & { level: number; sizes: { compressed: number; stored: number } };
   pgbackrest: (Timing & { version: string; processMax: number; repositoryBytes: number }) | { unavailable: string };
   /** Throughput ÷ raw pg_basebackup's (issue 5's target for the pipeline: at least 0.8), and pipeline ÷ pgBackRest. */
-  ratios: { pipelineToPgBasebackup: number; pipelineAtLevel3ToPgBasebackup: number; pgbackrestToPgBasebackup: number | null; pipelineToPgbackrest: number | null };
+  ratios: { pipelineToPgBasebackup: number; serverSideOnlyToPgBasebackup: number; pipelineAtLevel3ToPgBasebackup: number; pgbackrestToPgBasebackup: number | null; pipelineToPgbackrest: number | null };
   loadAverage: [number, number];
 }
 
@@ -119,6 +126,15 @@ export async function runSnapshotBenchmark(progress: Progress): Promise<Snapshot
       await repository.delete(manifestName(name));
       await repository.delete(name);
     };
+    const serverSideOnly = (round: number): Promise<void> =>
+      pipeline(
+        startBaseBackup(cluster.target, { label: `bench server ${round}`, compressionLevel: DEFAULT_SNAPSHOT_ZSTD_LEVEL, workers: snapshotWorkers() }),
+        new Writable({
+          write(_chunk: Buffer, _encoding, callback) {
+            callback();
+          },
+        }),
+      );
     const withPgbackrest = async (): Promise<void> => {
       if (command && cluster.pgbackrestConfig) await runTool(command, [`--config=${cluster.pgbackrestConfig}`, `--stanza=${STANZA}`, '--type=full', 'backup'], as);
     };
@@ -129,9 +145,10 @@ export async function runSnapshotBenchmark(progress: Progress): Promise<Snapshot
       counted.stdout?.on('data', (chunk: Buffer) => (tarBytes += chunk.length));
       await counted.exited;
       const load0 = loadavg()[0]!;
-      const samples = { raw: [] as number[], pipeline: [] as number[], pipelineLevel3: [] as number[], pgbackrest: [] as number[] };
+      const samples = { raw: [] as number[], serverSideOnly: [] as number[], pipeline: [] as number[], pipelineLevel3: [] as number[], pgbackrest: [] as number[] };
       for (let round = 1; round <= ROUNDS; round++) {
         samples.raw.push(await timed(raw));
+        samples.serverSideOnly.push(await timed(() => serverSideOnly(round)));
         samples.pipeline.push(await timed(() => throughPipeline(round, DEFAULT_SNAPSHOT_ZSTD_LEVEL)));
         samples.pipelineLevel3.push(await timed(() => throughPipeline(round, DEFAULT_ZSTD_LEVEL)));
         if (command) samples.pgbackrest.push(await timed(withPgbackrest));
@@ -142,6 +159,7 @@ export async function runSnapshotBenchmark(progress: Progress): Promise<Snapshot
       }
       const load1 = loadavg()[0]!;
       const rawTiming = timing(samples.raw, tarBytes);
+      const serverTiming = timing(samples.serverSideOnly, tarBytes);
       const pipelineTiming = { ...timing(samples.pipeline, tarBytes), level: DEFAULT_SNAPSHOT_ZSTD_LEVEL, sizes: sizes.get(DEFAULT_SNAPSHOT_ZSTD_LEVEL) ?? { compressed: 0, stored: 0 } };
       const level3Timing = { ...timing(samples.pipelineLevel3, tarBytes), level: DEFAULT_ZSTD_LEVEL, sizes: sizes.get(DEFAULT_ZSTD_LEVEL) ?? { compressed: 0, stored: 0 } };
       let pgbackrestResult: SnapshotResult['pgbackrest'] = { unavailable: 'unavailable' in pgbackrest ? pgbackrest.unavailable : 'not run' };
@@ -156,18 +174,20 @@ export async function runSnapshotBenchmark(progress: Progress): Promise<Snapshot
         description:
           `pgbench -i -s ${SCALE} cluster. pg_basebackup -Ft -D - -X fetch --checkpoint fast: to /dev/null, and through TaskFlow's snapshot pipeline (BASE_BACKUP over a replication connection with server-side zstd at the snapshot level ${DEFAULT_SNAPSHOT_ZSTD_LEVEL}, and at level ${DEFAULT_ZSTD_LEVEL} for comparison, workers=<cores>, then age to one recipient, SHA-256, ` +
           'filesystem repository with fsync, as takeSnapshot runs it). pgBackRest: backup --type=full, zstd level 3, aes-256-cbc, process-max 1, start-fast, WAL archived by its archive-push. ' +
-          `Rounds alternate (pg_basebackup, pipeline, pipeline at level 3, pgBackRest); the figure is the median of ${ROUNDS}. MiB/s are the tar stream's bytes ÷ seconds for all three.`,
+          `serverSideOnly: the same BASE_BACKUP read and thrown away by TaskFlow, without age, SHA-256 or the repository. Rounds alternate (pg_basebackup, server side only, pipeline, pipeline at level 3, pgBackRest); the figure is the median of ${ROUNDS}. MiB/s are the tar stream's bytes ÷ seconds for all three.`,
         postgresVersion,
         pgbenchScale: SCALE,
         rounds: ROUNDS,
         databaseBytes,
         tarBytes,
         pgBasebackupToDevNull: rawTiming,
+        serverSideOnly: serverTiming,
         pipeline: pipelineTiming,
         pipelineAtLevel3: level3Timing,
         pgbackrest: pgbackrestResult,
         ratios: {
           pipelineToPgBasebackup: ratio(pipelineTiming.mibPerSecond, rawTiming.mibPerSecond),
+          serverSideOnlyToPgBasebackup: ratio(serverTiming.mibPerSecond, rawTiming.mibPerSecond),
           pipelineAtLevel3ToPgBasebackup: ratio(level3Timing.mibPerSecond, rawTiming.mibPerSecond),
           pgbackrestToPgBasebackup: 'mibPerSecond' in pgbackrestResult ? ratio(pgbackrestResult.mibPerSecond, rawTiming.mibPerSecond) : null,
           pipelineToPgbackrest: 'mibPerSecond' in pgbackrestResult ? ratio(pipelineTiming.mibPerSecond, pgbackrestResult.mibPerSecond) : null,
