@@ -147,8 +147,44 @@ class BatchedPayload {
   }
 }
 
+/**
+ * A Transform whose output is pushed when batches finish, outside `_transform`. Node's Transform
+ * holds back further input only when its readable side filled up during a `_transform` call, so
+ * pushes that land between calls went unnoticed: with a stalled consumer and batches finishing
+ * between writes, a decryption took 300 MiB into its readable buffer. Each write here therefore
+ * waits, before it calls back, until the readable side has room again (the consumer read).
+ */
+class BatchedTransform extends Transform {
+  #wake: (() => void) | null = null;
+
+  /** Resolves once the readable side is below its high-water mark (or the stream is destroyed). */
+  protected async room(): Promise<void> {
+    while (!this.destroyed && this.readableLength >= this.readableHighWaterMark) {
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+    }
+  }
+
+  #wakeUp(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+
+  override _read(size: number): void {
+    this.#wakeUp();
+    super._read(size);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#wakeUp();
+    super._destroy(error, callback);
+  }
+}
+
 /** Encrypts a byte stream to one or more X25519 recipients, writing the age v1 binary format. */
-export class AgeEncryptStream extends Transform {
+export class AgeEncryptStream extends BatchedTransform {
   #header: Buffer | null;
   readonly #payload: BatchedPayload;
 
@@ -171,7 +207,7 @@ export class AgeEncryptStream extends Transform {
 
   override _transform(data: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#start();
-    settle(callback, this.#payload.write(data));
+    settle(callback, this.#payload.write(data).then(() => this.room()));
   }
 
   override _flush(callback: TransformCallback): void {
@@ -181,7 +217,7 @@ export class AgeEncryptStream extends Transform {
 }
 
 /** Decrypts the age v1 binary format with X25519 identities. */
-export class AgeDecryptStream extends Transform {
+export class AgeDecryptStream extends BatchedTransform {
   readonly #identities: AgeIdentity[];
   #headerBytes: Buffer | null = Buffer.alloc(0);
   #fileKey: Buffer | null = null;
@@ -228,7 +264,7 @@ export class AgeDecryptStream extends Transform {
       callback(err as Error);
       return;
     }
-    if (payload && this.#payload) settle(callback, this.#payload.write(payload));
+    if (payload && this.#payload) settle(callback, this.#payload.write(payload).then(() => this.room()));
     else callback();
   }
 
