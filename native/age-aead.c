@@ -308,7 +308,7 @@ NAPI_MODULE_INIT() {
 #ifdef __GLIBC__
   /*
    * The age stream's 1 MiB batches are handed on as its output and freed by V8 in bursts (a
-   * young-generation collection every 16 batches, age-stream.ts). glibc would give such a burst
+   * young-generation collection every 16 batches, young-gc.ts). glibc would give such a burst
    * back to the kernel (its trim threshold follows the largest block freed, 2 MiB here), so the
    * next batches took fresh pages, a page fault per 4 KiB: up to half the time of encrypting on
    * the machines we measured. Keeping 64 MiB of freed memory for reuse (and blocks under 4 MiB

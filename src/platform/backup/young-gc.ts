@@ -16,21 +16,26 @@ import { runInNewContext } from 'node:vm';
 
 export const BATCHES_PER_COLLECTION = 16;
 
-const collect = ((): (() => void) | null => {
+/** The collection, made ready when first due (not at import: most processes never back up). */
+let collect: (() => void) | null | undefined;
+
+function collector(): (() => void) | null {
+  if (collect !== undefined) return collect;
   try {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as (options: { type: 'minor'; execution: 'sync' }) => void;
-    return () => {
+    collect = () => {
       gc({ type: 'minor', execution: 'sync' });
     };
   } catch {
-    return null;
+    collect = null;
   }
-})();
+  return collect;
+}
 
 let batches = 0;
 
 /** Counts one batch handled on this thread; collects the young generation every BATCHES_PER_COLLECTION. */
 export function batchHandled(): void {
-  if (collect && ++batches % BATCHES_PER_COLLECTION === 0) collect();
+  if (++batches % BATCHES_PER_COLLECTION === 0) collector()?.();
 }
