@@ -1,13 +1,14 @@
 /**
  * Snapshot throughput on one populated cluster, three ways in the same run: raw
  * `pg_basebackup -Ft -D - -X fetch` to /dev/null (the baseline), a snapshot the way takeSnapshot
- * takes one (BASE_BACKUP over a replication connection, the server compressing with zstd -3 on
- * every core → age → SHA-256 → filesystem repository, fsynced), and
+ * takes one (BASE_BACKUP over a replication connection, the server compressing with zstd at the
+ * snapshot level on every core → age → SHA-256 → filesystem repository, fsynced), and
  * pgBackRest's full backup of the cluster (zstd -3, AES-256 encryption, WAL archived). Rounds
- * alternate between the three; the figure is the median round.
+ * alternate between the three, each starting once the archiver has caught up; the figure is the
+ * median round.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { chownSync, closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -24,7 +25,7 @@ import { median, round1 } from './backup-encryption.ts';
 import { ensurePgbackrest, STANZA, startBenchCluster, type BenchCluster } from './backup-cluster.ts';
 
 const SCALE = Number(process.env.BENCH_BACKUP_PGBENCH_SCALE ?? 20);
-const ROUNDS = Number(process.env.BENCH_BACKUP_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_BACKUP_ROUNDS ?? 5);
 const MIB = 1024 * 1024;
 
 type Progress = (message: string) => void;
@@ -45,7 +46,13 @@ export interface SnapshotResult {
   databaseBytes: number;
   /** Bytes of pg_basebackup's tar stream (cluster and WAL). */
   tarBytes: number;
+  /** Over the Unix socket: the issue's baseline, and the faster of the two ways in. */
   pgBasebackupToDevNull: Timing;
+  /**
+   * The same over TCP to 127.0.0.1 with a password (SCRAM), which is how TaskFlow reaches the
+   * cluster; the uncompressed tar stream crosses the loopback this way.
+   */
+  pgBasebackupOverTcpToDevNull: Timing;
   /**
    * The pipeline's first stage alone: the same BASE_BACKUP (server-side zstd at the snapshot level)
    * read by TaskFlow and thrown away, without age, SHA-256 or the repository. Pipeline minus this is
@@ -58,18 +65,26 @@ export interface SnapshotResult {
   pipelineAtLevel3: Timing & { level: number; sizes: { compressed: number; stored: number } };
   pgbackrest: (Timing & { version: string; processMax: number; repositoryBytes: number }) | { unavailable: string };
   /** Throughput ÷ raw pg_basebackup's (issue 5's target for the pipeline: at least 0.8), and pipeline ÷ pgBackRest. */
-  ratios: { pipelineToPgBasebackup: number; serverSideOnlyToPgBasebackup: number; pipelineAtLevel3ToPgBasebackup: number; pgbackrestToPgBasebackup: number | null; pipelineToPgbackrest: number | null };
+  ratios: { pipelineToPgBasebackup: number; pipelineToPgBasebackupOverTcp: number; serverSideOnlyToPgBasebackup: number; pipelineAtLevel3ToPgBasebackup: number; pgbackrestToPgBasebackup: number | null; pipelineToPgbackrest: number | null };
   loadAverage: [number, number];
 }
 
 const RAW_ARGS = ['--pgdata', '-', '--format', 'tar', '--wal-method', 'fetch', '--checkpoint', 'fast'];
 
-/** pg_basebackup of the whole cluster as one tar stream to stdout, as the postgres OS user. */
-function basebackup(cluster: BenchCluster, stdout: 'pipe' | number): { stdout: Readable | null; exited: Promise<void> } {
-  const args = [...cluster.connectArgs, ...RAW_ARGS];
-  const child = spawn(cluster.tools.path('pg_basebackup'), args, {
+/**
+ * pg_basebackup of the whole cluster as one tar stream to stdout, as the postgres OS user: over
+ * the Unix socket, or with `tcp` (a password file) over TCP to 127.0.0.1 as TaskFlow connects.
+ */
+function basebackup(cluster: BenchCluster, stdout: 'pipe' | number, tcp?: { passfile: string }): { stdout: Readable | null; exited: Promise<void> } {
+  const connect = tcp ? ['--host', cluster.target.host, '--port', String(cluster.target.port), '--username', cluster.target.user, '--no-password'] : cluster.connectArgs;
+  const child = spawn(cluster.tools.path('pg_basebackup'), [...connect, ...RAW_ARGS], {
     stdio: ['ignore', stdout, 'pipe'],
-    env: { PATH: process.env.PATH, LANG: 'C.UTF-8', ...(cluster.runAs ? { HOME: cluster.runAs.home, USER: cluster.runAs.name } : {}) },
+    env: {
+      PATH: process.env.PATH,
+      LANG: 'C.UTF-8',
+      ...(cluster.runAs ? { HOME: cluster.runAs.home, USER: cluster.runAs.name } : {}),
+      ...(tcp ? { PGPASSFILE: tcp.passfile, PGSSLMODE: 'disable' } : {}),
+    },
     cwd: '/',
     ...(cluster.runAs ? { uid: cluster.runAs.uid, gid: cluster.runAs.gid } : {}),
   });
@@ -83,6 +98,17 @@ function basebackup(cluster: BenchCluster, stdout: 'pipe' | number): { stdout: R
     });
   });
   return { stdout: child.stdout, exited };
+}
+
+/** Resolves once no WAL segment waits for archive_command (no `.ready` file in pg_wal/archive_status). */
+async function archiverCaughtUp(cluster: BenchCluster): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const waiting = Number(await cluster.sql('postgres', "SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'"));
+    if (waiting === 0) return;
+    if (Date.now() > deadline) throw new Error(`the archiver has not caught up after 60 s (${waiting} segments wait)`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 async function timed(run: () => Promise<unknown>): Promise<number> {
@@ -115,6 +141,11 @@ export async function runSnapshotBenchmark(progress: Progress): Promise<Snapshot
     const recipients = [parseRecipient(generateIdentity().recipient)];
     const devNull = openSync('/dev/null', 'w');
     const raw = (): Promise<void> => basebackup(cluster, devNull).exited;
+    // The password reaches pg_basebackup in a file only the postgres OS user can read, never on its command line.
+    const passfile = join(cluster.dir, 'bench.pgpass');
+    writeFileSync(passfile, `${cluster.target.host}:${cluster.target.port}:*:${cluster.target.user}:${cluster.target.password}\n`, { mode: 0o600 });
+    if (cluster.runAs) chownSync(passfile, cluster.runAs.uid, cluster.runAs.gid);
+    const rawOverTcp = (): Promise<void> => basebackup(cluster, devNull, { passfile }).exited;
     const sizes = new Map<number, { compressed: number; stored: number }>();
     // As takeSnapshot runs it: BASE_BACKUP over a replication connection, the server compressing (zstd,
     // a worker per core), then age, SHA-256, the repository.
@@ -145,20 +176,34 @@ export async function runSnapshotBenchmark(progress: Progress): Promise<Snapshot
       counted.stdout?.on('data', (chunk: Buffer) => (tarBytes += chunk.length));
       await counted.exited;
       const load0 = loadavg()[0]!;
-      const samples = { raw: [] as number[], serverSideOnly: [] as number[], pipeline: [] as number[], pipelineLevel3: [] as number[], pgbackrest: [] as number[] };
+      const samples = { raw: [] as number[], rawOverTcp: [] as number[], serverSideOnly: [] as number[], pipeline: [] as number[], pipelineLevel3: [] as number[], pgbackrest: [] as number[] };
+      // Every backup ends with a WAL switch, and archive_command (pgBackRest's archive-push, which
+      // compresses the segment) then runs beside whatever comes next. pgBackRest's own backup waits
+      // for it; the others do not. Each timed run starts once the archiver has caught up, so none
+      // pays for the one before it (without this the raw baseline, which follows pgBackRest, was the
+      // only one ever to start on a quiet machine).
+      const quiet = (): Promise<void> => (command ? archiverCaughtUp(cluster) : Promise.resolve());
       for (let round = 1; round <= ROUNDS; round++) {
+        await quiet();
         samples.raw.push(await timed(raw));
+        await quiet();
+        samples.rawOverTcp.push(await timed(rawOverTcp));
+        await quiet();
         samples.serverSideOnly.push(await timed(() => serverSideOnly(round)));
+        await quiet();
         samples.pipeline.push(await timed(() => throughPipeline(round, DEFAULT_SNAPSHOT_ZSTD_LEVEL)));
+        await quiet();
         samples.pipelineLevel3.push(await timed(() => throughPipeline(round, DEFAULT_ZSTD_LEVEL)));
+        await quiet();
         if (command) samples.pgbackrest.push(await timed(withPgbackrest));
         progress(
-          `backup/snapshot: round ${round}/${ROUNDS}: pg_basebackup ${samples.raw.at(-1)!.toFixed(2)} s, pipeline ${samples.pipeline.at(-1)!.toFixed(2)} s (level ${DEFAULT_ZSTD_LEVEL}: ${samples.pipelineLevel3.at(-1)!.toFixed(2)} s)` +
+          `backup/snapshot: round ${round}/${ROUNDS}: pg_basebackup ${samples.raw.at(-1)!.toFixed(2)} s (over TCP ${samples.rawOverTcp.at(-1)!.toFixed(2)} s), pipeline ${samples.pipeline.at(-1)!.toFixed(2)} s (level ${DEFAULT_ZSTD_LEVEL}: ${samples.pipelineLevel3.at(-1)!.toFixed(2)} s)` +
             (command ? `, pgbackrest ${samples.pgbackrest.at(-1)!.toFixed(2)} s` : ''),
         );
       }
       const load1 = loadavg()[0]!;
       const rawTiming = timing(samples.raw, tarBytes);
+      const rawTcpTiming = timing(samples.rawOverTcp, tarBytes);
       const serverTiming = timing(samples.serverSideOnly, tarBytes);
       const pipelineTiming = { ...timing(samples.pipeline, tarBytes), level: DEFAULT_SNAPSHOT_ZSTD_LEVEL, sizes: sizes.get(DEFAULT_SNAPSHOT_ZSTD_LEVEL) ?? { compressed: 0, stored: 0 } };
       const level3Timing = { ...timing(samples.pipelineLevel3, tarBytes), level: DEFAULT_ZSTD_LEVEL, sizes: sizes.get(DEFAULT_ZSTD_LEVEL) ?? { compressed: 0, stored: 0 } };
@@ -172,21 +217,23 @@ export async function runSnapshotBenchmark(progress: Progress): Promise<Snapshot
       }
       return {
         description:
-          `pgbench -i -s ${SCALE} cluster. pg_basebackup -Ft -D - -X fetch --checkpoint fast: to /dev/null, and through TaskFlow's snapshot pipeline (BASE_BACKUP over a replication connection with server-side zstd at the snapshot level ${DEFAULT_SNAPSHOT_ZSTD_LEVEL}, and at level ${DEFAULT_ZSTD_LEVEL} for comparison, workers=<cores>, then age to one recipient, SHA-256, ` +
+          `pgbench -i -s ${SCALE} cluster. pg_basebackup -Ft -D - -X fetch --checkpoint fast: to /dev/null over the Unix socket (the baseline of the ratios) and over TCP to 127.0.0.1 with a password (as TaskFlow connects), and through TaskFlow's snapshot pipeline (BASE_BACKUP over a replication connection with server-side zstd at the snapshot level ${DEFAULT_SNAPSHOT_ZSTD_LEVEL}, and at level ${DEFAULT_ZSTD_LEVEL} for comparison, workers=<cores>, then age to one recipient, SHA-256, ` +
           'filesystem repository with fsync, as takeSnapshot runs it). pgBackRest: backup --type=full, zstd level 3, aes-256-cbc, process-max 1, start-fast, WAL archived by its archive-push. ' +
-          `serverSideOnly: the same BASE_BACKUP read and thrown away by TaskFlow, without age, SHA-256 or the repository. Rounds alternate (pg_basebackup, server side only, pipeline, pipeline at level 3, pgBackRest); the figure is the median of ${ROUNDS}. MiB/s are the tar stream's bytes ÷ seconds for all three.`,
+          `serverSideOnly: the same BASE_BACKUP read and thrown away by TaskFlow, without age, SHA-256 or the repository. Rounds alternate (pg_basebackup, pg_basebackup over TCP, server side only, pipeline, pipeline at level 3, pgBackRest), each starting once the archiver has caught up; the figure is the median of ${ROUNDS}. MiB/s are the tar stream's bytes ÷ seconds for all three.`,
         postgresVersion,
         pgbenchScale: SCALE,
         rounds: ROUNDS,
         databaseBytes,
         tarBytes,
         pgBasebackupToDevNull: rawTiming,
+        pgBasebackupOverTcpToDevNull: rawTcpTiming,
         serverSideOnly: serverTiming,
         pipeline: pipelineTiming,
         pipelineAtLevel3: level3Timing,
         pgbackrest: pgbackrestResult,
         ratios: {
           pipelineToPgBasebackup: ratio(pipelineTiming.mibPerSecond, rawTiming.mibPerSecond),
+          pipelineToPgBasebackupOverTcp: ratio(pipelineTiming.mibPerSecond, rawTcpTiming.mibPerSecond),
           serverSideOnlyToPgBasebackup: ratio(serverTiming.mibPerSecond, rawTiming.mibPerSecond),
           pipelineAtLevel3ToPgBasebackup: ratio(level3Timing.mibPerSecond, rawTiming.mibPerSecond),
           pgbackrestToPgBasebackup: 'mibPerSecond' in pgbackrestResult ? ratio(pgbackrestResult.mibPerSecond, rawTiming.mibPerSecond) : null,

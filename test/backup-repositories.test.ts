@@ -128,6 +128,9 @@ function repositoryContract(kind: string, setUp: () => Promise<Subject>, tearDow
       assert.equal((await readAll(await s.repo.get('control/latest'))).toString(), 'version 1');
       await assert.rejects(s.repo.put('control/new', failingSource(300_000)), /the source broke/);
       assert.equal(await s.repo.stat('control/new'), null);
+      // Past the filesystem driver's write-behind flush (8 MiB): the failure waits for it, then cleans up.
+      await assert.rejects(s.repo.put('control/new', failingSource(20 * 1024 * 1024)), /the source broke/);
+      assert.equal(await s.repo.stat('control/new'), null);
       assert.deepEqual(filesUnder(s.root), ['control/latest'], 'no temporary file left behind');
       await s.repo.put('control/latest', Readable.from([Buffer.from('version 2')]));
       assert.equal((await readAll(await s.repo.get('control/latest'))).toString(), 'version 2');

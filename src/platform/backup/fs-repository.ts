@@ -1,6 +1,7 @@
 /**
  * A repository in a local directory (a disk, or a mounted NFS/SMB share). Writes go to a
- * temporary name beside the target, are fsynced, renamed into place and the directory fsynced,
+ * temporary name beside the target, are flushed to disk as they go and fsynced at the end, renamed
+ * into place and the directory fsynced,
  * so a crash leaves the old object or the new one, plus at most a dot-file that list ignores.
  */
 import { randomBytes } from 'node:crypto';
@@ -17,6 +18,9 @@ export interface FilesystemRepositoryOptions extends RepositoryPlacement {
 }
 
 const FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
+
+/** Bytes written between the background data syncs of an object being written. */
+const FLUSH_EVERY = 8 * 1024 * 1024;
 
 export class FilesystemRepository implements Repository {
   readonly kind = 'filesystem';
@@ -75,6 +79,12 @@ export class FilesystemRepository implements Repository {
     try {
       await mkdir(dir, { recursive: true, mode: 0o750 });
       const file = await open(temp, 'wx', 0o640);
+      // Write-behind: every FLUSH_EVERY bytes a data sync starts in the background (one at a time),
+      // so the disk works while the stream still flows and the final fsync has only the tail left,
+      // and a large object never piles up gigabytes of dirty pages. The first failure fails the put.
+      let flushing: Promise<void> | null = null;
+      const flush: { failed: boolean; error?: unknown } = { failed: false };
+      let unflushed = 0;
       try {
         for await (const chunk of data) {
           const bytes = chunk as Buffer;
@@ -84,9 +94,24 @@ export class FilesystemRepository implements Repository {
             offset += bytesWritten;
           }
           size += bytes.length;
+          unflushed += bytes.length;
+          if (flush.failed) throw flush.error;
+          if (unflushed >= FLUSH_EVERY && !flushing) {
+            unflushed = 0;
+            flushing = file
+              .datasync()
+              .catch((error: unknown) => {
+                if (!flush.failed) Object.assign(flush, { failed: true, error });
+              })
+              .finally(() => (flushing = null));
+          }
         }
+        await flushing;
+        if (flush.failed) throw flush.error;
         await file.sync();
       } finally {
+        // Never close the descriptor under a sync still running on it.
+        await flushing;
         await file.close();
       }
       await rename(temp, target);
