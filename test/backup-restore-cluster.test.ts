@@ -5,7 +5,7 @@
  * the oldest snapshot, a time after the newest archived WAL.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { takeSnapshot, type SnapshotDetails } from '../src/platform/backup/physical/snapshot.ts';
@@ -47,13 +47,22 @@ function restore(args: string[]) {
   return runCli(['restore', 'cluster', '--config', configFile, '--data-dir', join(work, 'no-data-dir'), ...args], { env: { TASKFLOW_BACKUP_IDENTITY: tp.identity }, timeoutMs: 180_000 });
 }
 
-test('refusals: a directory that is not empty, a time before the oldest snapshot, a time after the newest archived WAL', async () => {
+test('refusals: a directory that is not empty (or holds a restore still under way), a time before the oldest snapshot, a time after the newest archived WAL', async () => {
   const full = join(work, 'full');
   mkdirSync(full);
   writeFileSync(join(full, 'something'), 'x');
   const notEmpty = await restore(['--at', T.toISOString(), '--to', full]);
   assert.equal(notEmpty.code, 4);
   assert.match(notEmpty.stderr, /is not empty; a restore goes into a new or empty directory/);
+  // A partial restore whose process still runs (this one) is not taken over.
+  const busy = join(work, 'busy');
+  mkdirSync(busy);
+  const marker = { pid: process.pid, processStart: null, startedAt: '2026-11-24T00:00:00.000Z', snapshot: 'snapshots/x.tar' };
+  writeFileSync(join(busy, 'taskflow-restore-incomplete.json'), JSON.stringify(marker));
+  const underWay = await restore(['--at', T.toISOString(), '--to', busy]);
+  assert.equal(underWay.code, 4);
+  assert.match(underWay.stderr, /is not empty: a restore into it is under way \(pid \d+, started 2026-11-24T00:00:00\.000Z\)/);
+  assert.ok(existsSync(join(busy, 'taskflow-restore-incomplete.json')), 'left as it was');
 
   const early = new Date(snapshotEnd.getTime() - 3_600_000);
   const tooEarly = await restore(['--at', early.toISOString(), '--to', join(work, 'a')]);
@@ -78,6 +87,7 @@ test('restore cluster --at T, with the live cluster gone: every transaction unti
   assert.equal(result.running, false, 'stopped cleanly');
   assert.equal(result.reached.timeline, 2);
   assert.ok(new Date(result.reached.lastTransactionAt) <= T);
+  assert.equal(existsSync(join(to, 'taskflow-restore-incomplete.json')), false, 'a complete restore carries no partial-restore marker');
   const restored = new LocalCluster({ pgData: to, port: result.port, tools: tp.platform.tools, runAs: tp.platform.cluster!.runAs, superuserPassword: tp.platform.target.password });
   await restored.start();
   try {

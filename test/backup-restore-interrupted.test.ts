@@ -61,7 +61,7 @@ test('a tenant restore killed while it loads: taskflow start removes the identit
   assert.match(alert?.summary ?? '', /a restore of tenant acme started .* was interrupted/);
 });
 
-test('a cluster restore killed while it replays WAL: the next restore cluster removes the identity copy and stops its server, keeping its directory', async () => {
+test('a cluster restore killed while it replays WAL: the next restore cluster removes the identity copy and stops its server, keeping its directory; a restore into that directory starts over', async () => {
   // Several segments to replay after the snapshot: `taskflow wal fetch` per segment keeps recovery busy a while.
   for (let i = 0; i < 4; i++) {
     await withDb(tp.platform, acme.databaseName, (c) => c.query(`UPDATE app.comments SET body = body || $1`, [String(i)]));
@@ -94,4 +94,13 @@ test('a cluster restore killed while it replays WAL: the next restore cluster re
   assert.ok(!running(pid), 'the first restore\'s server is stopped');
   assert.ok(existsSync(join(first, 'PG_VERSION')), 'the directory the first restore went into is kept');
   assert.ok(second.stderr.includes(`removed what an interrupted restore into ${first} (started `) && second.stderr.includes(' left, and stopped its server'), second.stderr);
+  assert.equal(existsSync(join(work, 'second', 'taskflow-restore-incomplete.json')), false, 'the complete restore carries no marker');
+  assert.ok(existsSync(join(first, 'taskflow-restore-incomplete.json')), 'the first restore\'s directory says it is partial');
+
+  // Restoring into the partial directory again starts it over, and completes it.
+  const third = await runCli(args(first), { env, timeoutMs: 180_000 });
+  assert.equal(third.code, 0, third.stderr);
+  assert.match(third.stderr, /holds a partial restore of snapshots\/\S+ that an interrupted run \(started \S+\) left: removing it to restore again/);
+  assert.equal(existsSync(join(first, 'taskflow-restore-incomplete.json')), false);
+  assert.ok(existsSync(join(first, 'PG_VERSION')));
 });

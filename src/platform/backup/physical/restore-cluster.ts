@@ -6,7 +6,9 @@
  * restores into DIR, replays to TIME, promotes, and reports the point reached from the server log.
  * DIR is then an ordinary PostgreSQL data directory with its archive_command emptied (PostgreSQL
  * keeps its WAL until TaskFlow installs the archive on it again). A snapshot that cannot be read
- * whole (damaged in the repository) leaves DIR as it was found: absent, or empty.
+ * whole (damaged in the repository) leaves DIR as it was found: absent, or empty. Until the
+ * cluster has recovered, DIR holds a marker; a later restore into a DIR whose marker names a
+ * process that is gone (killed, or failed after extracting) replaces that partial restore.
  */
 import { chmodSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -18,7 +20,7 @@ import { openBackupTarget } from '../service.ts';
 import type { RestoreIdentity } from './identity.ts';
 import { planRestoreToTime } from './restore-plan.ts';
 import { configureRecovery, extractSnapshot, finishRecovery, recover, stopRestored, verifyExtracted } from './restored-cluster.ts';
-import { createRestoreWorkDir, sweepRestoreWorkDirs } from './restore-workdir.ts';
+import { clearIncomplete, createRestoreWorkDir, INCOMPLETE_MARKER, markIncomplete, occupant, sweepRestoreWorkDirs, type IncompleteRestore } from './restore-workdir.ts';
 import { makeOwnedDir } from './wal-settings.ts';
 
 export interface RestoreClusterProps {
@@ -52,13 +54,20 @@ export interface RestoreClusterResult {
 export async function restoreCluster(props: RestoreClusterProps): Promise<RestoreClusterResult> {
   const began = Date.now();
   const to = resolve(props.to);
-  if (existsSync(to) && readdirSync(to).length > 0) throw new UserError(`${to} is not empty; a restore goes into a new or empty directory`, 4);
   if (props.at.getTime() > Date.now()) throw new UserError(`${props.at.toISOString()} is in the future`, 2);
   const tools = findPgTools(props.config.postgres.binDir);
   const runAs = resolveRunAs(props.config.postgres.osUser);
   // An earlier restore on this machine killed mid-way: its identity copy and server go now.
   for (const left of await sweepRestoreWorkDirs({ tools, runAs })) {
     props.onPhase?.(`removed what an interrupted restore into ${left.pgData} (started ${left.startedAt}) left${left.stoppedServer ? ', and stopped its server' : ''}; that directory holds a partial restore`);
+  }
+  // Only a partial restore whose process is gone may be replaced; anything else in DIR is refused.
+  let partial: IncompleteRestore | null = null;
+  if (existsSync(to) && readdirSync(to).length > 0) {
+    const found = occupant(to);
+    if (found.kind === 'busy') throw new UserError(`${to} is not empty: ${found.why}`, 4);
+    if (found.kind === 'foreign') throw new UserError(`${to} is not empty; a restore goes into a new or empty directory`, 4);
+    partial = found.restore;
   }
   const target = openBackupTarget(props.config);
   let workDir: string | null = null;
@@ -68,11 +77,17 @@ export async function restoreCluster(props: RestoreClusterProps): Promise<Restor
     if (!repository || !repositoryConfig) throw new UserError(`no repository named '${props.repository ?? ''}'`, 2);
     props.onPhase?.(`reading repository ${repository.name}`);
     const plan = await planRestoreToTime(repository, props.at, props.systemIdentifier === undefined ? {} : { systemIdentifier: props.systemIdentifier });
+    if (partial) {
+      props.onPhase?.(`${to} holds a partial restore of ${partial.snapshot} that an interrupted run (started ${partial.startedAt}) left: removing it to restore again`);
+      for (const entry of readdirSync(to)) rmSync(join(to, entry), { recursive: true, force: true });
+    }
     const madeTo = !existsSync(to);
     makeOwnedDir(to, runAs);
     // An empty directory the operator made keeps its mode (often 0755); PostgreSQL starts only on 0700.
     chmodSync(to, 0o700);
     workDir = createRestoreWorkDir(to, runAs);
+    // Until the cluster has recovered, DIR says it is a partial restore (the next run may start over).
+    markIncomplete(to, plan.snapshot.name, runAs);
     props.onPhase?.(`extracting snapshot ${plan.snapshot.name}`);
     let started = Date.now();
     try {
@@ -86,7 +101,7 @@ export async function restoreCluster(props: RestoreClusterProps): Promise<Restor
     }
     const extractMs = Date.now() - started;
     props.onPhase?.('checking it with pg_verifybackup');
-    const verified = await verifyExtracted({ tools, runAs, pgData: to });
+    const verified = await verifyExtracted({ tools, runAs, pgData: to, ignore: [INCOMPLETE_MARKER] });
     if (!verified.ok) throw new UserError(`pg_verifybackup found snapshot ${plan.snapshot.name} damaged: ${verified.output}; ${to} holds what was extracted`);
     const port = props.port ?? (await freePort());
     const setup = {
@@ -102,8 +117,9 @@ export async function restoreCluster(props: RestoreClusterProps): Promise<Restor
       finishRecovery(setup);
       throw new UserError(`the restored cluster in ${to} did not recover: ${run.report.fatal ?? 'see its log'}\n${run.logTail}`);
     }
-    // Recovered and promoted: the restore's settings and the identity copy go, the cluster stays.
+    // Recovered and promoted: the restore's settings, the identity copy and the marker go, the cluster stays.
     finishRecovery(setup);
+    clearIncomplete(to);
     let running = true;
     if (!props.keepRunning) {
       await stopRestored(setup, 'fast');

@@ -6,9 +6,11 @@
  * restored. A restore killed mid-way leaves the identity there and, often, a PostgreSQL replaying
  * WAL in that data directory; sweepRestoreWorkDirs (run by the next `restore cluster` and by
  * `taskflow start`) stops that server and removes the work directory. The restored data
- * directory itself is never removed: it is the operator's `--to`.
+ * directory itself is not removed then: it is the operator's `--to`. While a restore fills it, it
+ * holds INCOMPLETE_MARKER (removed once the cluster recovered), so a later `restore cluster` into
+ * the same directory knows it for a partial restore whose process is gone, and starts it over.
  */
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { OsIdentity } from '../../postgres/tools.ts';
@@ -82,4 +84,54 @@ export async function sweepRestoreWorkDirs(props: RestoreTools): Promise<Interru
     swept.push({ ...owner, workDir, stoppedServer });
   }
   return swept;
+}
+
+/** In a data directory while `restore cluster` fills it; removed once the cluster has recovered. */
+export const INCOMPLETE_MARKER = 'taskflow-restore-incomplete.json';
+
+export interface IncompleteRestore {
+  pid: number;
+  processStart: string | null;
+  startedAt: string;
+  /** The snapshot being restored. */
+  snapshot: string;
+}
+
+/** Marks pgData as a restore under way by this process (a 0600 file of the OS user). */
+export function markIncomplete(pgData: string, snapshot: string, runAs: OsIdentity | null): void {
+  const marker: IncompleteRestore = { pid: process.pid, processStart: processStart(process.pid), startedAt: new Date().toISOString(), snapshot };
+  const path = join(pgData, INCOMPLETE_MARKER);
+  writeFileSync(path, JSON.stringify(marker, null, 2) + '\n', { mode: 0o600 });
+  if (runAs) chownSync(path, runAs.uid, runAs.gid);
+}
+
+/** The restore is complete: pgData is an ordinary data directory. */
+export function clearIncomplete(pgData: string): void {
+  rmSync(join(pgData, INCOMPLETE_MARKER), { force: true });
+}
+
+/**
+ * What occupies a non-empty pgData that a restore wants: `partial` (an interrupted restore's: its
+ * process is gone and no server runs there, so it may be started over), `busy` (a restore still
+ * under way, or a server running in it, with why), or `foreign` (anything else).
+ */
+export function occupant(pgData: string): { kind: 'partial'; restore: IncompleteRestore } | { kind: 'busy'; why: string } | { kind: 'foreign' } {
+  let restore: IncompleteRestore;
+  try {
+    restore = JSON.parse(readFileSync(join(pgData, INCOMPLETE_MARKER), 'utf8')) as IncompleteRestore;
+  } catch {
+    return { kind: 'foreign' };
+  }
+  if (!Number.isInteger(restore.pid) || restore.pid <= 0 || typeof restore.startedAt !== 'string') return { kind: 'foreign' };
+  if (processAlive(restore)) return { kind: 'busy', why: `a restore into it is under way (pid ${restore.pid}, started ${restore.startedAt})` };
+  let postmaster = 0;
+  try {
+    postmaster = Number(readFileSync(join(pgData, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  } catch {
+    /* no server */
+  }
+  if (Number.isInteger(postmaster) && postmaster > 0 && processAlive({ pid: postmaster, processStart: null })) {
+    return { kind: 'busy', why: `it holds a partial restore whose PostgreSQL still runs (pid ${postmaster}); stop it first` };
+  }
+  return { kind: 'partial', restore };
 }

@@ -67,9 +67,10 @@ export interface VerifyBackupResult {
 }
 
 /** `pg_verifybackup` of an extracted snapshot (files against backup_manifest, and its WAL). */
-export async function verifyExtracted(props: RestoreTools & { pgData: string }): Promise<VerifyBackupResult> {
+export async function verifyExtracted(props: RestoreTools & { pgData: string; ignore?: string[] }): Promise<VerifyBackupResult> {
   try {
-    const { stdout, stderr } = await runTool(props.tools.path('pg_verifybackup'), [props.pgData], { runAs: props.runAs, timeoutMs: 6 * 3_600_000 });
+    const ignore = (props.ignore ?? []).map((path) => `--ignore=${path}`);
+    const { stdout, stderr } = await runTool(props.tools.path('pg_verifybackup'), [...ignore, props.pgData], { runAs: props.runAs, timeoutMs: 6 * 3_600_000 });
     return { ok: true, output: (stdout + stderr).trim() };
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message: string };
