@@ -122,7 +122,8 @@ export function occupant(pgData: string): { kind: 'partial'; restore: Incomplete
   } catch {
     return { kind: 'foreign' };
   }
-  if (!Number.isInteger(restore.pid) || restore.pid <= 0 || typeof restore.startedAt !== 'string') return { kind: 'foreign' };
+  // Not a marker this code wrote: the directory is left alone like any other.
+  if (!Number.isInteger(restore.pid) || restore.pid <= 0 || typeof restore.startedAt !== 'string' || typeof restore.snapshot !== 'string') return { kind: 'foreign' };
   if (processAlive(restore)) return { kind: 'busy', why: `a restore into it is under way (pid ${restore.pid}, started ${restore.startedAt})` };
   let postmaster = 0;
   try {
