@@ -371,11 +371,16 @@ export class LocalCluster {
 
   /** The postmaster's PID while it runs (from postmaster.pid), for tests that kill it. */
   postmasterPid(): number | null {
-    try {
-      const first = readFileSync(join(this.pgData, 'postmaster.pid'), 'utf8').split('\n')[0];
-      return first ? Number(first) : null;
-    } catch {
-      return null;
-    }
+    return postmasterPidIn(this.pgData);
+  }
+}
+
+/** The PID postmaster.pid in a data directory names (null without one); the process may be gone. */
+export function postmasterPidIn(pgData: string): number | null {
+  try {
+    const first = readFileSync(join(pgData, 'postmaster.pid'), 'utf8').split('\n')[0];
+    return first ? Number(first) : null;
+  } catch {
+    return null;
   }
 }

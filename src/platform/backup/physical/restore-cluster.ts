@@ -51,6 +51,11 @@ export interface RestoreClusterResult {
   timings: Record<string, number>;
 }
 
+/** Removes everything in dir, keeping dir itself (its owner and mode are the operator's). */
+function emptyDirectory(dir: string): void {
+  for (const entry of readdirSync(dir)) rmSync(join(dir, entry), { recursive: true, force: true });
+}
+
 export async function restoreCluster(props: RestoreClusterProps): Promise<RestoreClusterResult> {
   const began = Date.now();
   const to = resolve(props.to);
@@ -79,7 +84,7 @@ export async function restoreCluster(props: RestoreClusterProps): Promise<Restor
     const plan = await planRestoreToTime(repository, props.at, props.systemIdentifier === undefined ? {} : { systemIdentifier: props.systemIdentifier });
     if (partial) {
       props.onPhase?.(`${to} holds a partial restore of ${partial.snapshot} that an interrupted run (started ${partial.startedAt}) left: removing it to restore again`);
-      for (const entry of readdirSync(to)) rmSync(join(to, entry), { recursive: true, force: true });
+      emptyDirectory(to);
     }
     const madeTo = !existsSync(to);
     makeOwnedDir(to, runAs);
@@ -96,7 +101,7 @@ export async function restoreCluster(props: RestoreClusterProps): Promise<Restor
       // Part of a snapshot is no data directory, but would look like one: remove what was extracted
       // (the directory too when this restore made it; one the operator gave stays, empty again).
       if (madeTo) rmSync(to, { recursive: true, force: true });
-      else for (const entry of readdirSync(to)) rmSync(join(to, entry), { recursive: true, force: true });
+      else emptyDirectory(to);
       throw err;
     }
     const extractMs = Date.now() - started;

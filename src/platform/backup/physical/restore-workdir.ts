@@ -13,6 +13,7 @@
 import { chownSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { postmasterPidIn } from '../../postgres/local-cluster.ts';
 import type { OsIdentity } from '../../postgres/tools.ts';
 import { stopRestored, type RestoreTools } from './restored-cluster.ts';
 import { processAlive, processStart } from './scratch-cluster.ts';
@@ -125,13 +126,8 @@ export function occupant(pgData: string): { kind: 'partial'; restore: Incomplete
   // Not a marker this code wrote: the directory is left alone like any other.
   if (!Number.isInteger(restore.pid) || restore.pid <= 0 || typeof restore.startedAt !== 'string' || typeof restore.snapshot !== 'string') return { kind: 'foreign' };
   if (processAlive(restore)) return { kind: 'busy', why: `a restore into it is under way (pid ${restore.pid}, started ${restore.startedAt})` };
-  let postmaster = 0;
-  try {
-    postmaster = Number(readFileSync(join(pgData, 'postmaster.pid'), 'utf8').split('\n')[0]);
-  } catch {
-    /* no server */
-  }
-  if (Number.isInteger(postmaster) && postmaster > 0 && processAlive({ pid: postmaster, processStart: null })) {
+  const postmaster = postmasterPidIn(pgData);
+  if (postmaster !== null && Number.isInteger(postmaster) && postmaster > 0 && processAlive({ pid: postmaster, processStart: null })) {
     return { kind: 'busy', why: `it holds a partial restore whose PostgreSQL still runs (pid ${postmaster}); stop it first` };
   }
   return { kind: 'partial', restore };
