@@ -219,8 +219,8 @@ describe('outgoing mail', () => {
     assert.equal(total.rows[0]?.n, 1, 'the rolled-back message was never queued');
     assert.equal(smtp.received.length, 1);
 
-    const logged = lines.join('');
-    assert.match(logged, /"msg":"mail sent"/);
+    // The worker logs once the sent record is committed, so the line may come just after the row says sent.
+    const logged = await waitFor('the log line', () => (lines.join('').includes('"msg":"mail sent"') ? lines.join('') : undefined));
     assert.match(logged, /"recipientDomain":"example\.com"/);
     assert.match(logged, /"kind":"password-reset"/);
     for (const secret of [SMTP_PASSWORD, 'person-1@', 'single-use-1', 'Reset it']) assert.ok(!logged.includes(secret), `log holds ${secret}`);
@@ -299,8 +299,9 @@ describe('outgoing mail', () => {
     assert.equal(failed.attempts, 3);
     assert.match(failed.last_error ?? '', /ECONNREFUSED 127\.0\.0\.1:\d+/);
     assert.equal(failed.body_text, null);
-    assert.match(lines.join(''), /"msg":"mail delivery failed; will retry"/);
-    assert.match(lines.join(''), /"msg":"mail could not be delivered; gave up"/);
+    // Logged once the failed record is committed: the line may come just after the row says failed.
+    const logged = await waitFor('the log line', () => (lines.join('').includes('"msg":"mail could not be delivered; gave up"') ? lines.join('') : undefined));
+    assert.match(logged, /"msg":"mail delivery failed; will retry"/);
 
     const outbox = await runCli(['mail', 'outbox', '--json'], { env: { TASKFLOW_DATA_DIR: tp.dataDir } });
     assert.equal(outbox.code, 0, outbox.stderr);
