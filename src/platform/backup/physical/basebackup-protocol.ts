@@ -13,9 +13,11 @@
  * stream cut short can never pass as complete; destroying it closes the connection, which makes
  * the server abort the backup.
  */
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { constants as zlibConstants, zstdCompressSync } from 'node:zlib';
 import pg from 'pg';
+import { BaseBackupReplyReader, queryMessage } from './base-backup-reply.ts';
 import { clientConfig, databaseUnreachable, isCertificateError, type ConnectionTarget } from '../../postgres/connection.ts';
 
 /** What a base backup says about itself: where its WAL starts and ends, and on which timeline. */
@@ -49,16 +51,10 @@ export interface BaseBackupRequest {
   signal?: AbortSignal | undefined;
 }
 
-/** The socket under a node-postgres client (not in its public types); paused for backpressure. */
+/** The socket under a node-postgres client (not in its public types): the reply is read off it, paused for backpressure. */
 interface ClientInternals {
-  connection: { stream: NodeJS.ReadableStream & { destroy(): void } };
+  connection: { stream: Socket };
 }
-
-/** A field name in the copy stream's type byte. */
-const NEW_ARCHIVE = 0x6e; // 'n'
-const MANIFEST = 0x6d; // 'm'
-const DATA = 0x64; // 'd'
-const PROGRESS = 0x70; // 'p'
 
 /** Upper bound on the backup_manifest held in memory (about 150 bytes per file of the cluster). */
 const MAX_MANIFEST_BYTES = 256 * 1024 * 1024;
@@ -154,11 +150,9 @@ export function startBaseBackup(target: ConnectionTarget, request: BaseBackupReq
   let paused = false;
   let finished = false;
   let archives = 0;
-  let inManifest = false;
   let manifestBytes = 0;
   const manifest: Buffer[] = [];
   const positions: { lsn: string; timeline: number }[] = [];
-  let error: Error | null = null;
   let closed = false;
   const close = () => {
     if (closed) return;
@@ -192,71 +186,37 @@ export function startBaseBackup(target: ConnectionTarget, request: BaseBackupReq
     if (!stream.destroyed) stream.destroy(err);
   };
   const deliver = (chunk: Buffer) => {
+    if (stream.destroyed) return;
     if (!stream.push(chunk) && !paused) {
       paused = true;
       socket().pause();
     }
   };
 
-  const submittable = {
-    text: command,
-    submit(connection: { query(text: string): void }) {
-      connection.query(command);
+  const reader = new BaseBackupReplyReader({
+    archive: deliver,
+    manifest(piece) {
+      manifestBytes += piece.length;
+      if (manifestBytes > MAX_MANIFEST_BYTES) fail(new Error(`the backup_manifest is larger than ${MAX_MANIFEST_BYTES} bytes`));
+      else manifest.push(piece);
     },
-    handleRowDescription() {},
-    handleDataRow(msg: { fields: (string | null)[] }) {
-      const [first, second] = msg.fields;
+    newArchive() {
+      archives++;
+      if (archives > 1) fail(new Error('the cluster has tablespaces besides the default ones; snapshots cover a cluster without extra tablespaces'));
+    },
+    progress(bytes) {
+      request.onProgress?.(bytes);
+    },
+    row(fields) {
+      const [first, second] = fields;
       // The start and end position rows: (recptr text, tli int8); the tablespace row has 3 fields.
-      if (msg.fields.length === 2 && first && second) positions.push({ lsn: first, timeline: Number(second) });
+      if (fields.length === 2 && first && second) positions.push({ lsn: first, timeline: Number(second) });
     },
-    handleCommandComplete() {},
-    handleEmptyQuery() {},
-    handlePortalSuspended() {},
-    handleCopyInResponse() {
-      error ??= new Error('the server asked for data during a base backup');
-    },
-    handleCopyData(msg: { chunk: Buffer }) {
-      if (stream.destroyed || error) return;
-      const chunk = msg.chunk;
-      switch (chunk[0]) {
-        case NEW_ARCHIVE:
-          archives++;
-          if (archives > 1) error = new Error('the cluster has tablespaces besides the default ones; snapshots cover a cluster without extra tablespaces');
-          break;
-        case MANIFEST:
-          inManifest = true;
-          break;
-        case DATA:
-          // Copied: node-postgres reuses its read buffer once this call returns.
-          if (inManifest) {
-            manifestBytes += chunk.length - 1;
-            if (manifestBytes > MAX_MANIFEST_BYTES) error = new Error(`the backup_manifest is larger than ${MAX_MANIFEST_BYTES} bytes`);
-            else manifest.push(Buffer.from(chunk.subarray(1)));
-          } else deliver(Buffer.from(chunk.subarray(1)));
-          break;
-        case PROGRESS:
-          if (chunk.length >= 9) request.onProgress?.(Number(chunk.readBigInt64BE(1)));
-          break;
-        default:
-          error = new Error(`unexpected message type ${chunk[0]} in the base backup stream`);
-      }
-      if (error) {
-        const err = error;
-        fail(err);
-      }
-    },
-    handleError(err: Error) {
-      error ??= err;
-      fail(err);
-    },
-    handleReadyForQuery() {
+    error: fail,
+    ready() {
       if (stream.destroyed) return;
       const [start, stop] = positions;
-      if (error) {
-        fail(error);
-        return;
-      }
-      if (!start || !stop || archives !== 1 || !inManifest) {
+      if (archives !== 1 || !manifestBytes || !start || !stop) {
         fail(new Error('the base backup ended without its archive, manifest or start and end positions'));
         return;
       }
@@ -271,6 +231,19 @@ export function startBaseBackup(target: ConnectionTarget, request: BaseBackupReq
       stream.push(null);
       close();
     },
+  });
+
+  /**
+   * Sends BASE_BACKUP and reads the reply off the socket itself, node-postgres's parser detached
+   * (it would copy every CopyData message); the connection serves nothing else and is closed after.
+   */
+  const run = () => {
+    const sock = socket();
+    for (const listener of sock.listeners('data')) sock.removeListener('data', listener as (chunk: Buffer) => void);
+    sock.on('data', (chunk: Buffer) => {
+      if (!stream.destroyed) reader.push(chunk);
+    });
+    sock.write(queryMessage(command));
   };
 
   client.on('error', (err) => {
@@ -290,7 +263,7 @@ export function startBaseBackup(target: ConnectionTarget, request: BaseBackupReq
   client.connect().then(
     () => {
       if (stream.destroyed) close();
-      else void client.query(submittable as unknown as pg.QueryConfig);
+      else run();
     },
     (err: unknown) => {
       fail(replicationConnectError(target, err, request.refusedHint));
