@@ -1,10 +1,11 @@
 /**
- * Snapshot throughput on one populated cluster, three ways in the same run: raw
- * `pg_basebackup -Ft -D - -X fetch` to /dev/null (the baseline), a snapshot the way takeSnapshot
+ * Snapshot throughput on one populated cluster, several ways in the same run: raw
+ * `pg_basebackup -Ft -D - -X fetch` to /dev/null over the Unix socket (the baseline) and over TCP,
+ * the server side alone, a snapshot the way takeSnapshot
  * takes one (BASE_BACKUP over a replication connection, the server compressing with zstd at the
  * snapshot level on every core → age → SHA-256 → filesystem repository, fsynced), and
  * pgBackRest's full backup of the cluster (zstd -3, AES-256 encryption, WAL archived). Rounds
- * alternate between the three, each starting once the archiver has caught up; the figure is the
+ * alternate between them, each starting once the archiver has caught up; the figure is the
  * median round.
  */
 import { spawn } from 'node:child_process';
@@ -33,7 +34,7 @@ type Progress = (message: string) => void;
 export interface Timing {
   /** Median of the rounds. */
   seconds: number;
-  /** The cluster's tar size (what pg_basebackup streams) ÷ seconds, so the three are comparable. */
+  /** The cluster's tar size (what pg_basebackup streams) ÷ seconds, so all are comparable. */
   mibPerSecond: number;
   samplesSeconds: number[];
 }
@@ -219,7 +220,7 @@ export async function runSnapshotBenchmark(progress: Progress): Promise<Snapshot
         description:
           `pgbench -i -s ${SCALE} cluster. pg_basebackup -Ft -D - -X fetch --checkpoint fast: to /dev/null over the Unix socket (the baseline of the ratios) and over TCP to 127.0.0.1 with a password (as TaskFlow connects), and through TaskFlow's snapshot pipeline (BASE_BACKUP over a replication connection with server-side zstd at the snapshot level ${DEFAULT_SNAPSHOT_ZSTD_LEVEL}, and at level ${DEFAULT_ZSTD_LEVEL} for comparison, workers=<cores>, then age to one recipient, SHA-256, ` +
           'filesystem repository with fsync, as takeSnapshot runs it). pgBackRest: backup --type=full, zstd level 3, aes-256-cbc, process-max 1, start-fast, WAL archived by its archive-push. ' +
-          `serverSideOnly: the same BASE_BACKUP read and thrown away by TaskFlow, without age, SHA-256 or the repository. Rounds alternate (pg_basebackup, pg_basebackup over TCP, server side only, pipeline, pipeline at level 3, pgBackRest), each starting once the archiver has caught up; the figure is the median of ${ROUNDS}. MiB/s are the tar stream's bytes ÷ seconds for all three.`,
+          `serverSideOnly: the same BASE_BACKUP read and thrown away by TaskFlow, without age, SHA-256 or the repository. Rounds alternate (pg_basebackup, pg_basebackup over TCP, server side only, pipeline, pipeline at level 3, pgBackRest), each starting once the archiver has caught up; the figure is the median of ${ROUNDS}. MiB/s are the tar stream's bytes ÷ seconds for all of them.`,
         postgresVersion,
         pgbenchScale: SCALE,
         rounds: ROUNDS,
