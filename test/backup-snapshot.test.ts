@@ -149,7 +149,7 @@ test('a snapshot killed half way: the next run marks it failed and alerts; nothi
   assert.equal(left.rowCount, 0);
 });
 
-test('a base backup stream dropped half way ends the backup on the server; an unreachable server fails the stream naming it', async () => {
+test("a base backup stream dropped half way ends the backup on the server; an unreachable server fails the stream naming it; the server's refusal keeps its message and SQLSTATE", async () => {
   const label = `taskflow dropped ${Date.now()}`;
   const stream = startBaseBackup(tp.platform.target, { label, compressionLevel: 1, workers: 0, maxRate: '1M' });
   const active = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'walsender' AND strpos(query, $1) > 0`;
@@ -176,4 +176,13 @@ test('a base backup stream dropped half way ends the backup on the server; an un
     nowhere.resume();
   });
   assert.match(err.message, /could not open a replication connection to .*:1: /);
+
+  // The server refusing BASE_BACKUP itself: its ErrorResponse fails the stream, message and SQLSTATE kept.
+  const refused = startBaseBackup(tp.platform.target, { label: 'x', compressionLevel: 99, workers: 0 });
+  const serverErr = await new Promise<Error & { code?: string }>((resolve) => {
+    refused.on('error', resolve);
+    refused.resume();
+  });
+  assert.match(serverErr.message, /invalid compression specification/);
+  assert.equal(serverErr.code, '42601');
 });
