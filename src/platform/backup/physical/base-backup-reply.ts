@@ -6,9 +6,9 @@
  *
  * Archive and manifest bytes are handed on as views into the socket's buffers, as they arrive,
  * even when a CopyData message spans several reads: a readable socket never reuses a buffer it
- * emitted, so nothing is copied. node-postgres's parser copies every CopyData message instead (it
- * reuses its buffer), and on a 2-core machine the copying and the collections of those
- * short-lived megabytes took CPU from the server compressing the backup (bench/README.md).
+ * emitted, so nothing is copied. Through node-postgres's parser every CopyData message had to be
+ * copied (it reuses its read buffer), and on a 2-core machine the copying and the collections of
+ * those short-lived megabytes took CPU from the server compressing the backup (bench/README.md).
  */
 
 /** What the reply carries, in order. */
